@@ -1,0 +1,1 @@
+"""The ZooKeeper server: data tree, database, sessions, connections, processors."""

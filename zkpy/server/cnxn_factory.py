@@ -1,0 +1,529 @@
+"""Client connections: one selector thread for every socket.
+
+Java: ``NIOServerCnxnFactory`` (accept and selector threads) and
+``NIOServerCnxn``. One thread accepts, reads and writes with ``selectors``;
+thousands of sessions do not mean thousands of threads. Complete frames
+are handed to the ZooKeeperServer on that thread; replies are written by
+whichever thread produces them (usually the processor thread) straight to
+the non-blocking socket, and what does not fit waits in the connection's
+queue for the selector. Real closes happen on the selector thread only.
+
+The factory outlives a role's server: ``set_zk_server`` hands it a new
+one, and while there is none it still answers four-letter words.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import selectors
+import socket
+import struct
+import threading
+import time
+
+from ..defs import NOTIFICATION_XID, KeeperState
+from ..jute.archive import JuteError, OutputArchive
+from ..jute.records import ReplyHeader, WatcherEvent
+from . import four_letter
+
+LOG = logging.getLogger(__name__)
+
+_LEN = struct.Struct(">i")
+_MASK64 = (1 << 64) - 1
+_RECV_SIZE = 65536
+
+
+class NIOServerCnxn:
+    """One client connection (Java: NIOServerCnxn)."""
+
+    def __init__(self, factory: "NIOServerCnxnFactory", sock: socket.socket, addr):
+        self.factory = factory
+        self.sock = sock
+        self.remote = f"{addr[0]}:{addr[1]}"
+        self.client_ip = addr[0]
+        self.client_port = addr[1]
+        self.inbuf = bytearray()
+        self._out: collections.deque[bytes] = collections.deque()
+        self._out_lock = threading.Lock()
+        self.initialized = False
+        self.paused = False
+        self.closing = False
+        self.closed = False
+        self.session_id = 0
+        self.session_timeout = 0
+        self.is_old_client = False
+        self.can_be_read_only = False
+        self.auth_info = []
+        from ..jute.records import Id
+        self.auth_info.append(Id("ip", self.client_ip))
+        self.owner = self  # Java's cnxn "owner" for SESSIONMOVED checks
+        self.established = time.time()
+        self.created = time.monotonic()
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.last_op = "NA"
+        self.last_cxid = -1
+        self.last_zxid = -1
+        self.last_response_time = 0
+        self.last_latency = 0
+        self.min_latency = None
+        self.max_latency = 0
+        self.total_latency = 0
+        self.latency_count = 0
+        self.throttled = False
+
+    # -- identity used by watch tables ---------------------------------------------------
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other) -> bool:
+        return self is other
+
+    def __repr__(self) -> str:
+        return f"NIOServerCnxn({self.remote}, session=0x{self.session_id & _MASK64:x})"
+
+    # -- output -----------------------------------------------------------------------------
+    def send_payload(self, payload: bytes) -> None:
+        """Frame and send one packet."""
+        self.send_buffer(_LEN.pack(len(payload)) + payload)
+
+    def send_buffer(self, data: bytes) -> None:
+        if self.closed:
+            return
+        with self._out_lock:
+            if not self._out:
+                try:
+                    sent = self.sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as e:
+                    LOG.debug("send to %s failed: %s", self.remote, e)
+                    self.factory.request_close(self)
+                    return
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self._out.append(data)
+        self.factory.request_write(self)
+
+    def send_response(self, header: ReplyHeader, body=None) -> None:
+        out = OutputArchive()
+        out.write_int(0)  # length, filled in below
+        header.serialize(out)
+        if body is not None:
+            body.serialize(out)
+        buf = out.buf
+        _LEN.pack_into(buf, 0, len(buf) - 4)
+        self.packets_sent += 1
+        self.factory.packet_sent()
+        self.send_buffer(bytes(buf))
+
+    def process(self, event) -> None:
+        """Deliver a watch event (Java: ServerCnxn.process(WatchedEvent))."""
+        self.process_event(event.type, event.path, event.state)
+
+    def process_event(self, event_type: int, path: str, state: int = KeeperState.SyncConnected) -> None:
+        self.send_response(ReplyHeader(NOTIFICATION_XID, -1, 0), WatcherEvent(int(event_type), int(state), path))
+
+    def flush_some(self) -> bool:
+        """Write queued output (selector thread); True when all is written."""
+        with self._out_lock:
+            while self._out:
+                data = self._out[0]
+                try:
+                    sent = self.sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    return False
+                except OSError:
+                    self._out.clear()
+                    return True
+                if sent < len(data):
+                    self._out[0] = data[sent:]
+                    return False
+                self._out.popleft()
+            return True
+
+    def has_output(self) -> bool:
+        with self._out_lock:
+            return bool(self._out)
+
+    # -- input control ------------------------------------------------------------------------
+    def pause_recv(self) -> None:
+        self.paused = True
+
+    def resume_recv(self) -> None:
+        self.paused = False
+        self.factory.request_resume(self)
+
+    def close(self, reason: str = "") -> None:
+        """Close after what is queued has been written."""
+        if not self.closing:
+            LOG.debug("closing %r: %s", self, reason)
+        self.closing = True
+        self.factory.request_close(self)
+
+    # -- stats ----------------------------------------------------------------------------------
+    def update_stats(self, request, op: str, zxid: int) -> None:
+        self.last_op = op
+        self.last_cxid = request.cxid
+        self.last_zxid = zxid
+        now = time.monotonic()
+        latency = int((now - request.create_time) * 1000)
+        self.last_response_time = int(time.time() * 1000)
+        self.last_latency = latency
+        if self.min_latency is None or latency < self.min_latency:
+            self.min_latency = latency
+        self.max_latency = max(self.max_latency, latency)
+        self.total_latency += latency
+        self.latency_count += 1
+
+    def reset_stats(self) -> None:
+        self.packets_received = self.packets_sent = 0
+        self.min_latency, self.max_latency, self.total_latency, self.latency_count = None, 0, 0, 0
+        self.last_op, self.last_cxid, self.last_zxid = "NA", -1, -1
+
+    def queued_count(self) -> int:
+        with self._out_lock:
+            return len(self._out)
+
+
+class NIOServerCnxnFactory:
+    """Accepts clients and moves their bytes (Java: NIOServerCnxnFactory)."""
+
+    def __init__(self, host: str, port: int, *, max_client_cnxns: int = 60, max_buffer: int = 0xFFFFF,
+                 sessionless_timeout_ms: int = 10000, listen_backlog: int = -1, four_letter_whitelist=None):
+        self.max_client_cnxns = max_client_cnxns
+        self.max_buffer = max_buffer
+        self.sessionless_timeout = sessionless_timeout_ms / 1000.0
+        self.four_letter_whitelist = four_letter_whitelist
+        self.zks = None
+        self.cnxns: set[NIOServerCnxn] = set()
+        self.session_map: dict[int, NIOServerCnxn] = {}
+        self._per_ip: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._pending: collections.deque[tuple[str, NIOServerCnxn]] = collections.deque()
+        self._throttled: list[NIOServerCnxn] = []
+        self._selector = selectors.DefaultSelector()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._server = socket.socket(family, socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind((host, port))
+        self._server.listen(listen_backlog if listen_backlog > 0 else 128)
+        self._server.setblocking(False)
+        self.local_address = self._server.getsockname()[:2]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._server, selectors.EVENT_READ, None)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._running = False
+        self._thread = threading.Thread(target=self._run, name="NIOServerCxnFactory.SelectorThread",
+                                        daemon=True)
+        self.packets_sent = 0
+        self.packets_received = 0
+
+    @property
+    def port(self) -> int:
+        return self.local_address[1]
+
+    def set_zk_server(self, zks) -> None:
+        self.zks = zks
+        if zks is not None:
+            zks.cnxn_factory = self
+
+    def start(self) -> None:
+        self._running = True
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._running = False
+        self._wakeup()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(5)
+        for cnxn in list(self.cnxns):
+            self._really_close(cnxn)
+        try:
+            self._server.close()
+        finally:
+            self._selector.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def packet_sent(self) -> None:
+        self.packets_sent += 1
+        zks = self.zks
+        if zks is not None:
+            zks.stats.packet_sent()
+
+    # -- requests from other threads ---------------------------------------------------------
+    def _wakeup(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass
+
+    def request_write(self, cnxn: NIOServerCnxn) -> None:
+        self._pending.append(("write", cnxn))
+        self._wakeup()
+
+    def request_resume(self, cnxn: NIOServerCnxn) -> None:
+        self._pending.append(("resume", cnxn))
+        self._wakeup()
+
+    def request_close(self, cnxn: NIOServerCnxn) -> None:
+        self._pending.append(("close", cnxn))
+        self._wakeup()
+
+    def register_session(self, cnxn: NIOServerCnxn) -> None:
+        with self._lock:
+            self.session_map[cnxn.session_id] = cnxn
+
+    def close_session(self, session_id: int, except_cnxn: NIOServerCnxn | None = None) -> None:
+        """Close the connection that holds ``session_id`` (if any other than ``except_cnxn``)."""
+        with self._lock:
+            cnxn = self.session_map.get(session_id)
+            if cnxn is not None and cnxn is not except_cnxn:
+                del self.session_map[session_id]
+            else:
+                cnxn = None
+        if cnxn is not None:
+            cnxn.close("session closed")
+
+    def close_all(self, reason: str) -> None:
+        for cnxn in list(self.cnxns):
+            cnxn.close(reason)
+
+    def connections(self) -> list[NIOServerCnxn]:
+        return [c for c in list(self.cnxns) if not c.closed]
+
+    # -- the selector thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        select = self._selector.select
+        last_sweep = time.monotonic()
+        while self._running:
+            timeout = 0.01 if self._throttled else 1.0
+            try:
+                events = select(timeout)
+            except OSError as e:
+                LOG.warning("select failed: %s", e)
+                continue
+            for key, mask in events:
+                fileobj = key.fileobj
+                if fileobj is self._server:
+                    self._accept()
+                elif fileobj is self._wake_r:
+                    try:
+                        while self._wake_r.recv(4096):
+                            pass
+                    except (BlockingIOError, OSError):
+                        pass
+                else:
+                    cnxn = key.data
+                    if mask & selectors.EVENT_WRITE:
+                        self._do_write(cnxn)
+                    if mask & selectors.EVENT_READ and not cnxn.closed:
+                        self._do_read(cnxn)
+            self._process_pending()
+            if self._throttled and not self._should_throttle():
+                for cnxn in self._throttled:
+                    cnxn.throttled = False
+                    self._update_interest(cnxn)
+                    if not cnxn.closed:
+                        self._process_input(cnxn)
+                self._throttled.clear()
+            now = time.monotonic()
+            if now - last_sweep > 0.5:
+                last_sweep = now
+                self._sweep_sessionless(now)
+
+    def _should_throttle(self) -> bool:
+        zks = self.zks
+        return zks is not None and zks.should_throttle()
+
+    def _process_pending(self) -> None:
+        pending = self._pending
+        while pending:
+            action, cnxn = pending.popleft()
+            if cnxn.closed:
+                continue
+            if action == "write":
+                self._update_interest(cnxn)
+            elif action == "resume":
+                self._update_interest(cnxn)
+                self._process_input(cnxn)
+            elif action == "close":
+                if cnxn.has_output() and cnxn.closing:
+                    cnxn.flush_some()
+                if not cnxn.has_output() or not cnxn.closing:
+                    self._really_close(cnxn)
+                else:
+                    self._update_interest(cnxn)
+
+    def _update_interest(self, cnxn: NIOServerCnxn) -> None:
+        if cnxn.closed:
+            return
+        mask = 0
+        if not cnxn.closing and not cnxn.throttled:
+            mask |= selectors.EVENT_READ
+        if cnxn.has_output():
+            mask |= selectors.EVENT_WRITE
+        try:
+            if mask:
+                try:
+                    self._selector.modify(cnxn.sock, mask, cnxn)
+                except KeyError:
+                    self._selector.register(cnxn.sock, mask, cnxn)
+            else:
+                try:
+                    self._selector.unregister(cnxn.sock)
+                except KeyError:
+                    pass
+        except (ValueError, OSError):
+            self._really_close(cnxn)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, addr = self._server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                LOG.warning("accept failed: %s", e)
+                return
+            ip = addr[0]
+            if self.max_client_cnxns > 0 and self._per_ip[ip] >= self.max_client_cnxns:
+                LOG.warning("Too many connections from %s - max is %d", ip, self.max_client_cnxns)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+            cnxn = NIOServerCnxn(self, sock, addr)
+            self._per_ip[ip] += 1
+            self.cnxns.add(cnxn)
+            self._selector.register(sock, selectors.EVENT_READ, cnxn)
+            LOG.debug("Accepted socket connection from %s", cnxn.remote)
+
+    def _do_read(self, cnxn: NIOServerCnxn) -> None:
+        try:
+            data = cnxn.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            LOG.debug("read from %s failed: %s", cnxn.remote, e)
+            self._really_close(cnxn)
+            return
+        if not data:
+            LOG.debug("EOF from %s (session 0x%x)", cnxn.remote, cnxn.session_id & _MASK64)
+            self._really_close(cnxn)
+            return
+        cnxn.inbuf += data
+        self._process_input(cnxn)
+
+    def _process_input(self, cnxn: NIOServerCnxn) -> None:
+        """Hand every complete frame in the buffer to the server."""
+        buf = cnxn.inbuf
+        while not cnxn.closed and not cnxn.closing and not cnxn.paused:
+            if len(buf) < 4:
+                return
+            if not cnxn.initialized and four_letter.is_command(bytes(buf[:4])):
+                self._four_letter(cnxn, bytes(buf[:4]))
+                return
+            length = _LEN.unpack_from(buf, 0)[0]
+            if length < 0 or length > self.max_buffer:
+                LOG.warning("Closing connection from %s: packet length %d is out of the range 0..%d",
+                            cnxn.remote, length, self.max_buffer)
+                self._really_close(cnxn)
+                return
+            if len(buf) < 4 + length:
+                return
+            if self._should_throttle() and cnxn.initialized:
+                cnxn.throttled = True
+                self._throttled.append(cnxn)
+                self._update_interest(cnxn)
+                return
+            payload = bytes(buf[4:4 + length])
+            del buf[:4 + length]
+            cnxn.packets_received += 1
+            self.packets_received += 1
+            zks = self.zks
+            if zks is None or not zks.is_running():
+                LOG.debug("Closing %s: ZooKeeperServer not running", cnxn.remote)
+                self._really_close(cnxn)
+                return
+            try:
+                if not cnxn.initialized:
+                    cnxn.initialized = True
+                    zks.process_connect_request(cnxn, payload)
+                else:
+                    zks.process_packet(cnxn, payload)
+            except (JuteError, ValueError, UnicodeError) as e:
+                LOG.warning("Closing connection from %s: malformed packet (%s)", cnxn.remote, e)
+                self._really_close(cnxn)
+                return
+            except Exception:
+                LOG.exception("Unexpected error handling a packet from %s", cnxn.remote)
+                self._really_close(cnxn)
+                return
+
+    def _four_letter(self, cnxn: NIOServerCnxn, word: bytes) -> None:
+        cnxn.initialized = True
+        cnxn.closing = True
+        del cnxn.inbuf[:4]
+        command = word.decode("latin-1")
+        self._update_interest(cnxn)
+
+        def run() -> None:
+            try:
+                text = four_letter.run(command, self, cnxn)
+            except Exception:
+                LOG.exception("four letter word %s failed", command)
+                text = ""
+            if text:
+                cnxn.send_buffer(text.encode("utf-8"))
+            self.request_close(cnxn)
+
+        threading.Thread(target=run, name=f"4lw-{command}", daemon=True).start()
+
+    def _do_write(self, cnxn: NIOServerCnxn) -> None:
+        done = cnxn.flush_some()
+        if done and cnxn.closing:
+            self._really_close(cnxn)
+        else:
+            self._update_interest(cnxn)
+
+    def _really_close(self, cnxn: NIOServerCnxn) -> None:
+        if cnxn.closed:
+            return
+        cnxn.closed = True
+        try:
+            self._selector.unregister(cnxn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        try:
+            cnxn.sock.close()
+        except OSError:
+            pass
+        self.cnxns.discard(cnxn)
+        self._per_ip[cnxn.client_ip] -= 1
+        if self._per_ip[cnxn.client_ip] <= 0:
+            del self._per_ip[cnxn.client_ip]
+        with self._lock:
+            if self.session_map.get(cnxn.session_id) is cnxn:
+                del self.session_map[cnxn.session_id]
+        zks = self.zks
+        if zks is not None:
+            zks.remove_cnxn(cnxn)
+        if cnxn.session_id:
+            LOG.info("Closed socket connection for client %s which had sessionid 0x%x",
+                     cnxn.remote, cnxn.session_id & _MASK64)
+
+    def _sweep_sessionless(self, now: float) -> None:
+        for cnxn in list(self.cnxns):
+            if not cnxn.closed and cnxn.session_id == 0 and not cnxn.closing \
+                    and now - cnxn.created > self.sessionless_timeout:
+                LOG.info("Closing sessionless connection from %s", cnxn.remote)
+                self._really_close(cnxn)

@@ -1,0 +1,458 @@
+"""The in-memory znode tree.
+
+Java: ``org.apache.zookeeper.server.DataTree`` and ``DataNode``. Nodes live in
+one dict keyed by absolute path (the root is "/"; snapshots name it "").
+Each node keeps the persisted Stat fields; the client-visible Stat is derived
+(cversion x 2 - numChildren, ephemeralOwner 0 for containers and TTL nodes;
+ZK_SPEC.md §2.7). Applying a txn (``process_txn``) depends only on the txn,
+never on Prep, so followers and log replay use the same code.
+
+Thread model: one thread applies txns and serves reads (the request
+pipeline); a snapshot thread may read concurrently. Structural changes to
+the node dict happen under ``_lock`` and the snapshot copies the dict under
+that lock, so no thread ever iterates a dict that another one mutates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterator
+
+from ..defs import CONTAINER_EPHEMERAL_OWNER, EventType, OpCode
+from ..errors import Code, KeeperException
+from ..jute.records import (
+    ACL, READ_ACL_UNSAFE, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateTTLTxn,
+    CreateTxn, DeleteTxn, ErrorTxn, MultiTxn, SetACLTxn, SetDataTxn, Stat, StatPersisted, TxnHeader,
+)
+from ..paths import basename, parent_of
+from .acl_cache import OPEN_UNSAFE_ACL_ID, ReferenceCountedACLCache
+from .watch_manager import WatchManager
+
+LOG = logging.getLogger(__name__)
+
+ROOT = "/"
+PROC_ZOOKEEPER = "/zookeeper"
+QUOTA_ZOOKEEPER = "/zookeeper/quota"
+CONFIG_NODE = "/zookeeper/config"
+
+_TTL_MARKER = 0xFF
+
+
+def ephemeral_kind(owner: int, extended_types: bool = True) -> str:
+    """'persistent', 'ephemeral', 'container' or 'ttl' (Java: EphemeralType.get)."""
+    if owner == 0:
+        return "persistent"
+    if owner == CONTAINER_EPHEMERAL_OWNER:
+        return "container"
+    if extended_types and ((owner >> 56) & 0xFF) == _TTL_MARKER:
+        return "ttl"
+    return "ephemeral"
+
+
+def ttl_of(owner: int) -> int:
+    return owner & 0xFFFFFFFFFF
+
+
+class DataNode:
+    """One znode: data, ACL index, persisted stat fields, child names."""
+
+    __slots__ = (
+        "data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
+        "ephemeral_owner", "pzxid", "children",
+    )
+
+    def __init__(self, data: bytes | None, acl: int, czxid: int = 0, mzxid: int = 0, ctime: int = 0,
+                 mtime: int = 0, version: int = 0, cversion: int = 0, aversion: int = 0,
+                 ephemeral_owner: int = 0, pzxid: int = 0):
+        self.data = data
+        self.acl = acl
+        self.czxid = czxid
+        self.mzxid = mzxid
+        self.ctime = ctime
+        self.mtime = mtime
+        self.version = version
+        self.cversion = cversion
+        self.aversion = aversion
+        self.ephemeral_owner = ephemeral_owner
+        self.pzxid = pzxid
+        self.children: set[str] | None = None  # created on the first child
+
+    def num_children(self) -> int:
+        children = self.children
+        return len(children) if children else 0
+
+    def stat(self) -> Stat:
+        """The Stat a client sees."""
+        n = self.num_children()
+        owner = self.ephemeral_owner
+        if owner and ephemeral_kind(owner) in ("container", "ttl"):
+            owner = 0
+        data = self.data
+        return Stat(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                    self.cversion * 2 - n, self.aversion, owner,
+                    len(data) if data else 0, n, self.pzxid)
+
+    def stat_persisted(self) -> StatPersisted:
+        return StatPersisted(self.czxid, self.mzxid, self.ctime, self.mtime, self.version,
+                             self.cversion, self.aversion, self.ephemeral_owner, self.pzxid)
+
+
+class ProcessTxnResult:
+    """What applying one txn did (Java: ``DataTree.ProcessTxnResult``)."""
+
+    __slots__ = ("client_id", "cxid", "zxid", "err", "type", "path", "stat", "multi_result")
+
+    def __init__(self, hdr: TxnHeader):
+        self.client_id = hdr.clientId
+        self.cxid = hdr.cxid
+        self.zxid = hdr.zxid
+        self.type = hdr.type
+        self.err = 0
+        self.path: str | None = None
+        self.stat: Stat | None = None
+        self.multi_result: list[ProcessTxnResult] | None = None
+
+
+class DataTree:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.nodes: dict[str, DataNode] = {}
+        self.acl_cache = ReferenceCountedACLCache()
+        self.ephemerals: dict[int, set[str]] = {}
+        self.containers: set[str] = set()
+        self.ttls: set[str] = set()
+        self.data_watches = WatchManager()
+        self.child_watches = WatchManager()
+        self.last_processed_zxid = 0
+        self.approximate_data_size = 0
+        self._init_builtin_nodes()
+
+    def _init_builtin_nodes(self) -> None:
+        root = DataNode(b"", OPEN_UNSAFE_ACL_ID)
+        self.nodes[ROOT] = root
+        self._attach(ROOT, PROC_ZOOKEEPER, DataNode(b"", OPEN_UNSAFE_ACL_ID))
+        self._attach(PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, DataNode(b"", OPEN_UNSAFE_ACL_ID))
+        self._attach(PROC_ZOOKEEPER, CONFIG_NODE,
+                     DataNode(b"", self.acl_cache.convert_acls(READ_ACL_UNSAFE)))
+        self.approximate_data_size = sum(len(p) for p in self.nodes if p != ROOT)
+
+    def _attach(self, parent_path: str, path: str, node: DataNode) -> None:
+        parent = self.nodes[parent_path]
+        if parent.children is None:
+            parent.children = set()
+        parent.children.add(basename(path))
+        self.nodes[path] = node
+
+    # -- reads ----------------------------------------------------------------
+    def get_node(self, path: str) -> DataNode | None:
+        return self.nodes.get(path)
+
+    def node_count(self) -> int:
+        return len(self.nodes)
+
+    def watch_count(self) -> int:
+        return self.data_watches.size() + self.child_watches.size()
+
+    def ephemeral_count(self) -> int:
+        return sum(len(paths) for paths in list(self.ephemerals.values()))
+
+    def get_ephemerals(self, session_id: int) -> list[str]:
+        return sorted(self.ephemerals.get(session_id, ()))
+
+    def get_acl(self, node: DataNode) -> list[ACL]:
+        return self.acl_cache.convert_long(node.acl)
+
+    def stat_node(self, path: str, watcher=None) -> Stat:
+        """The node's Stat; a watcher is registered even when it is missing."""
+        if watcher is not None:
+            self.data_watches.add_watch(path, watcher)
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        return node.stat()
+
+    def get_data(self, path: str, watcher=None) -> tuple[bytes | None, Stat]:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        if watcher is not None:
+            self.data_watches.add_watch(path, watcher)
+        return node.data, node.stat()
+
+    def get_children(self, path: str, watcher=None) -> tuple[list[str], Stat]:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        if watcher is not None:
+            self.child_watches.add_watch(path, watcher)
+        return list(node.children or ()), node.stat()
+
+    def all_children_number(self, path: str) -> int:
+        if path == ROOT:
+            return len(self.nodes) - 1
+        prefix = path + "/"
+        return sum(1 for p in list(self.nodes) if p.startswith(prefix))
+
+    # -- writes (applied from txns) ------------------------------------------
+    def create_node(self, path: str, data: bytes | None, acl: list[ACL] | None, ephemeral_owner: int,
+                    parent_cversion: int, zxid: int, time: int) -> Stat:
+        parent_path = parent_of(path)
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            raise KeeperException(Code.NONODE, path)
+        name = basename(path)
+        if parent.children is not None and name in parent.children:
+            raise KeeperException(Code.NODEEXISTS, path)
+        if parent_cversion == -1:
+            parent_cversion = parent.cversion + 1
+        # Replay over a fuzzy snapshot may see a create twice: never go back.
+        if parent_cversion > parent.cversion:
+            parent.cversion = parent_cversion
+            parent.pzxid = zxid
+        node = DataNode(data, self.acl_cache.convert_acls(acl), zxid, zxid, time, time, 0, 0, 0,
+                        ephemeral_owner, zxid)
+        with self._lock:
+            if parent.children is None:
+                parent.children = set()
+            parent.children.add(name)
+            self.nodes[path] = node
+        kind = ephemeral_kind(ephemeral_owner)
+        if kind == "container":
+            self.containers.add(path)
+        elif kind == "ttl":
+            self.ttls.add(path)
+        elif kind == "ephemeral":
+            self.ephemerals.setdefault(ephemeral_owner, set()).add(path)
+        self.approximate_data_size += len(path) + (len(data) if data else 0)
+        self.data_watches.trigger_watch(path, EventType.NodeCreated, zxid)
+        self.child_watches.trigger_watch(parent_path, EventType.NodeChildrenChanged, zxid)
+        return node.stat()
+
+    def delete_node(self, path: str, zxid: int) -> None:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        parent_path = parent_of(path)
+        parent = self.nodes.get(parent_path)
+        if parent is None:
+            raise KeeperException(Code.NONODE, path)
+        with self._lock:
+            del self.nodes[path]
+            if parent.children is not None:
+                parent.children.discard(basename(path))
+        parent.pzxid = zxid
+        self.acl_cache.remove_usage(node.acl)
+        owner = node.ephemeral_owner
+        kind = ephemeral_kind(owner)
+        if kind == "container":
+            self.containers.discard(path)
+        elif kind == "ttl":
+            self.ttls.discard(path)
+        elif kind == "ephemeral":
+            paths = self.ephemerals.get(owner)
+            if paths is not None:
+                paths.discard(path)
+                if not paths:
+                    del self.ephemerals[owner]
+        self.approximate_data_size -= len(path) + (len(node.data) if node.data else 0)
+        fired = self.data_watches.trigger_watch(path, EventType.NodeDeleted, zxid)
+        self.child_watches.trigger_watch(path, EventType.NodeDeleted, zxid, suppress=fired)
+        self.child_watches.trigger_watch(parent_path, EventType.NodeChildrenChanged, zxid)
+
+    def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Stat:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        old = node.data
+        node.data = data
+        node.mtime = time
+        node.mzxid = zxid
+        node.version = version
+        self.approximate_data_size += (len(data) if data else 0) - (len(old) if old else 0)
+        self.data_watches.trigger_watch(path, EventType.NodeDataChanged, zxid)
+        return node.stat()
+
+    def set_acl(self, path: str, acl: list[ACL], version: int) -> Stat:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        self.acl_cache.remove_usage(node.acl)
+        node.aversion = version
+        node.acl = self.acl_cache.convert_acls(acl)
+        return node.stat()
+
+    def set_cversion_pzxid(self, path: str, new_cversion: int, zxid: int) -> None:
+        node = self.nodes.get(path)
+        if node is None:
+            raise KeeperException(Code.NONODE, path)
+        if new_cversion == -1:
+            new_cversion = node.cversion + 1
+        if new_cversion > node.cversion:
+            node.cversion = new_cversion
+            node.pzxid = zxid
+
+    def kill_session(self, session_id: int, zxid: int, paths: list[str] | None = None) -> None:
+        """Delete the session's ephemerals (those named in the txn if given)."""
+        to_delete = paths if paths is not None else sorted(self.ephemerals.get(session_id, ()))
+        for path in to_delete:
+            try:
+                self.delete_node(path, zxid)
+            except KeeperException:
+                LOG.debug("ephemeral %s of session 0x%x already gone", path, session_id)
+        if paths is not None:
+            # The txn's list was taken at prep time; anything left is stale.
+            for path in sorted(self.ephemerals.get(session_id, ())):
+                try:
+                    self.delete_node(path, zxid)
+                except KeeperException:
+                    pass
+
+    def remove_watcher(self, watcher) -> None:
+        self.data_watches.remove_all(watcher)
+        self.child_watches.remove_all(watcher)
+
+    # -- applying txns ----------------------------------------------------------
+    def process_txn(self, hdr: TxnHeader, txn, is_sub_txn: bool = False) -> ProcessTxnResult:
+        rc = ProcessTxnResult(hdr)
+        t = hdr.type
+        try:
+            if t in (OpCode.create, OpCode.create2):
+                rc.path = txn.path
+                rc.stat = self.create_node(txn.path, txn.data, txn.acl,
+                                           hdr.clientId if txn.ephemeral else 0,
+                                           txn.parentCVersion, hdr.zxid, hdr.time)
+            elif t == OpCode.createContainer:
+                rc.path = txn.path
+                rc.stat = self.create_node(txn.path, txn.data, txn.acl, CONTAINER_EPHEMERAL_OWNER,
+                                           txn.parentCVersion, hdr.zxid, hdr.time)
+            elif t == OpCode.createTTL:
+                rc.path = txn.path
+                owner = (-0x0100000000000000) | (txn.ttl & 0xFFFFFFFFFF)
+                rc.stat = self.create_node(txn.path, txn.data, txn.acl, owner,
+                                           txn.parentCVersion, hdr.zxid, hdr.time)
+            elif t in (OpCode.delete, OpCode.deleteContainer):
+                rc.path = txn.path
+                self.delete_node(txn.path, hdr.zxid)
+            elif t in (OpCode.setData, OpCode.reconfig):
+                rc.path = txn.path
+                rc.stat = self.set_data(txn.path, txn.data, txn.version, hdr.zxid, hdr.time)
+            elif t == OpCode.setACL:
+                rc.path = txn.path
+                rc.stat = self.set_acl(txn.path, txn.acl, txn.version)
+            elif t == OpCode.closeSession:
+                self.kill_session(hdr.clientId, hdr.zxid, txn.paths2Delete if txn is not None else None)
+            elif t == OpCode.error:
+                rc.err = txn.err
+            elif t == OpCode.check:
+                rc.path = txn.path
+            elif t == OpCode.multi:
+                self._process_multi(hdr, txn, rc)
+            # createSession changes only the session map (ZKDatabase).
+        except KeeperException as e:
+            LOG.debug("txn 0x%x type %d failed: %s", hdr.zxid, t, e)
+            rc.err = int(e.code)
+            if t in (OpCode.create, OpCode.create2) and rc.err == Code.NODEEXISTS and not is_sub_txn:
+                # Replaying a create over a fuzzy snapshot: the parent's
+                # cversion/pzxid must still move forward (ZK_SPEC.md §5.3).
+                try:
+                    self.set_cversion_pzxid(parent_of(txn.path), txn.parentCVersion, hdr.zxid)
+                except KeeperException:
+                    LOG.warning("cannot adjust parent of %s for txn 0x%x", txn.path, hdr.zxid)
+        if not is_sub_txn and hdr.zxid > self.last_processed_zxid:
+            self.last_processed_zxid = hdr.zxid
+        return rc
+
+    def _process_multi(self, hdr: TxnHeader, txn: MultiTxn, rc: ProcessTxnResult) -> None:
+        from .txn_codec import decode_txn_record
+
+        subs = txn.txns or []
+        failed = any(sub.type == OpCode.error for sub in subs)
+        rc.multi_result = []
+        post_failed = False
+        for sub in subs:
+            sub_type = sub.type
+            record = decode_txn_record(sub_type, sub.data)
+            if sub_type == OpCode.error:
+                post_failed = True
+            elif failed:
+                # Atomicity: none of a failed multi's ops are applied.
+                record = ErrorTxn(Code.RUNTIMEINCONSISTENCY if post_failed else Code.OK)
+                sub_type = OpCode.error
+            sub_hdr = TxnHeader(hdr.clientId, hdr.cxid, hdr.zxid, hdr.time, sub_type)
+            sub_rc = self.process_txn(sub_hdr, record, is_sub_txn=True)
+            rc.multi_result.append(sub_rc)
+            if sub_rc.err != 0 and rc.err == 0:
+                rc.err = sub_rc.err
+
+    # -- snapshots --------------------------------------------------------------
+    def acl_cache_entries(self) -> list[tuple[int, list[ACL]]]:
+        return self.acl_cache.entries()
+
+    def snapshot_nodes(self) -> Iterator[tuple[str, bytes | None, int, StatPersisted]]:
+        """Nodes parent-first for a fuzzy snapshot; the root is named "".
+
+        The path set is copied under the lock (a short, C-speed copy); the
+        walk then reads live children and node fields without blocking
+        writers. Nodes created after the copy are left out, nodes deleted
+        after it are still written: replay of the log repairs both.
+        """
+        with self._lock:
+            nodes = self.nodes.copy()
+        stack = [ROOT]
+        while stack:
+            path = stack.pop()
+            node = nodes.get(path)
+            if node is None:
+                continue
+            yield ("" if path == ROOT else path), node.data, node.acl, node.stat_persisted()
+            children = node.children
+            if children:
+                prefix = "" if path == ROOT else path
+                stack.extend(prefix + "/" + name for name in tuple(children))
+
+    def begin_load(self) -> None:
+        with self._lock:
+            self.nodes = {}
+            self.ephemerals = {}
+            self.containers = set()
+            self.ttls = set()
+            self.acl_cache = ReferenceCountedACLCache()
+            self.approximate_data_size = 0
+            self.last_processed_zxid = 0
+
+    def load_acl_cache(self, entries: list[tuple[int, list[ACL]]]) -> None:
+        self.acl_cache.load(entries)
+
+    def load_node(self, path: str, data: bytes | None, acl_index: int, stat: StatPersisted) -> None:
+        node = DataNode(data, acl_index, stat.czxid, stat.mzxid, stat.ctime, stat.mtime, stat.version,
+                        stat.cversion, stat.aversion, stat.ephemeralOwner, stat.pzxid)
+        if path in ("", ROOT):
+            self.nodes[ROOT] = node
+        else:
+            parent = self.nodes.get(parent_of(path))
+            if parent is None:
+                raise ValueError(f"Invalid Datatree, unable to find parent {parent_of(path)} of path {path}")
+            if parent.children is None:
+                parent.children = set()
+            parent.children.add(basename(path))
+            self.nodes[path] = node
+            self.approximate_data_size += len(path) + (len(data) if data else 0)
+            kind = ephemeral_kind(stat.ephemeralOwner)
+            if kind == "ephemeral":
+                self.ephemerals.setdefault(stat.ephemeralOwner, set()).add(path)
+            elif kind == "container":
+                self.containers.add(path)
+            elif kind == "ttl":
+                self.ttls.add(path)
+        self.acl_cache.add_usage(acl_index)
+
+    def end_load(self) -> None:
+        if ROOT not in self.nodes:
+            raise ValueError("Invalid Datatree: snapshot has no root")
+        # A snapshot from an older server may lack the built-in nodes.
+        for parent, path, acl in ((ROOT, PROC_ZOOKEEPER, None), (PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, None),
+                                  (PROC_ZOOKEEPER, CONFIG_NODE, READ_ACL_UNSAFE)):
+            if path not in self.nodes:
+                self._attach(parent, path, DataNode(b"", self.acl_cache.convert_acls(acl)))
+        self.acl_cache.purge_unused()

@@ -1,0 +1,10 @@
+"""Request processors (Java: ``org.apache.zookeeper.server.*RequestProcessor``).
+
+A processor has ``process_request(request)`` and ``shutdown()``; the
+threaded ones (``QueuedProcessor``) hand requests to their own thread
+through a ``queue.Queue``.
+"""
+
+from .base import QueuedProcessor, RequestProcessor
+
+__all__ = ["QueuedProcessor", "RequestProcessor"]

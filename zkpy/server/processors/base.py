@@ -1,0 +1,55 @@
+"""The RequestProcessor contract and the queue-fed thread most processors use.
+
+Java: ``RequestProcessor`` and ``ZooKeeperCriticalThread``: a processor thread
+that dies unexpectedly takes the server down rather than silently dropping
+requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from ..request import REQUEST_OF_DEATH, Request
+
+LOG = logging.getLogger(__name__)
+
+
+class RequestProcessor:
+    def process_request(self, request: Request) -> None:
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        pass
+
+
+class QueuedProcessor(RequestProcessor):
+    """A processor with its own thread, fed through ``queue.Queue``."""
+
+    def __init__(self, name: str, zks):
+        self.name = name
+        self.zks = zks
+        self.queue: queue.Queue[Request] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def process_request(self, request: Request) -> None:
+        self.queue.put(request)
+
+    def shutdown(self) -> None:
+        self.queue.put(REQUEST_OF_DEATH)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            self.run()
+        except Exception:
+            LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
+            self.zks.on_critical_failure(self.name)
+
+    def run(self) -> None:
+        raise NotImplementedError

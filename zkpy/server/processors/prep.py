@@ -1,0 +1,386 @@
+"""PrepRequestProcessor: validates writes and turns them into txns.
+
+Java: ``org.apache.zookeeper.server.PrepRequestProcessor``. Each write gets
+the next zxid and a TxnHeader; a write that fails validation still consumes
+its zxid and becomes an ErrorTxn (ZK_SPEC.md §2.3, §5.3). Validation reads
+the tree through "change records": the state the tree will have once every
+txn already prepared has been applied (``outstanding_changes``), so a
+pipeline of writes sees its own earlier writes. ``prep()`` is the pure
+decision; the thread only moves requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ...defs import MAX_TTL, CreateMode, OpCode, Perms
+from ...errors import Code, KeeperException
+from ...jute.archive import InputArchive, JuteError, OutputArchive
+from ...jute.multi import read_multi_request
+from ...jute.records import (
+    CheckVersionRequest, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateRequest,
+    CreateSessionTxn, CreateTTLRequest, CreateTTLTxn, CreateTxn, DeleteRequest, DeleteTxn, ErrorTxn,
+    MultiTxn, SetACLRequest, SetACLTxn, SetDataRequest, SetDataTxn, StatPersisted, Txn, TxnHeader,
+)
+from ...paths import parent_of, validate_path
+from ..data_tree import CONFIG_NODE, ephemeral_kind
+from ..request import REQUEST_OF_DEATH, Request
+from .base import QueuedProcessor
+
+LOG = logging.getLogger(__name__)
+
+_CREATE_OPS = (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL)
+
+
+class ChangeRecord:
+    """A node as it will be once pending txns apply (Java: ChangeRecord)."""
+
+    __slots__ = ("zxid", "path", "stat", "child_count", "acl", "data")
+
+    def __init__(self, zxid: int, path: str, stat: StatPersisted | None, child_count: int, acl, data=None):
+        self.zxid = zxid
+        self.path = path
+        self.stat = stat
+        self.child_count = child_count
+        self.acl = acl
+        self.data = data
+
+    def duplicate(self, zxid: int) -> "ChangeRecord":
+        stat = self.stat.replace() if self.stat is not None else None
+        return ChangeRecord(zxid, self.path, stat, self.child_count, self.acl, self.data)
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class OutstandingChanges:
+    """Pending change records, in zxid order and by path (Java keeps both)."""
+
+    def __init__(self) -> None:
+        self.queue: list[ChangeRecord] = []
+        self.by_path: dict[str, ChangeRecord] = {}
+
+    def add(self, record: ChangeRecord) -> None:
+        self.queue.append(record)
+        self.by_path[record.path] = record
+
+    def applied_up_to(self, zxid: int) -> None:
+        """Drop the records of every txn with a zxid <= ``zxid``."""
+        queue = self.queue
+        n = 0
+        while n < len(queue) and queue[n].zxid <= zxid:
+            record = queue[n]
+            if self.by_path.get(record.path) is record:
+                del self.by_path[record.path]
+            n += 1
+        if n:
+            del queue[:n]
+
+
+class Prep:
+    """The decision part of PrepRequestProcessor, free of threads and sockets."""
+
+    def __init__(self, zks):
+        self.zks = zks
+
+    # -- change records ---------------------------------------------------------
+    def record_for_path(self, path: str) -> ChangeRecord:
+        zks = self.zks
+        with zks.outstanding_lock:
+            record = zks.outstanding_changes.by_path.get(path)
+            if record is None:
+                tree = zks.zk_db.data_tree
+                node = tree.get_node(path)
+                if node is not None:
+                    record = ChangeRecord(-1, path, node.stat_persisted(), node.num_children(),
+                                          tree.get_acl(node), node.data)
+        if record is None or record.stat is None:
+            raise KeeperException(Code.NONODE, path)
+        return record
+
+    def _add(self, record: ChangeRecord) -> None:
+        zks = self.zks
+        with zks.outstanding_lock:
+            zks.outstanding_changes.add(record)
+
+    def _pending_for(self, paths) -> dict[str, ChangeRecord | None]:
+        with self.zks.outstanding_lock:
+            by_path = self.zks.outstanding_changes.by_path
+            return {p: by_path.get(p) for p in paths}
+
+    def _rollback(self, zxid: int, saved: dict[str, ChangeRecord | None]) -> None:
+        """Undo the change records a failed multi added (Java: rollbackPendingChanges)."""
+        with self.zks.outstanding_lock:
+            changes = self.zks.outstanding_changes
+            while changes.queue and changes.queue[-1].zxid == zxid:
+                record = changes.queue.pop()
+                if changes.by_path.get(record.path) is record:
+                    del changes.by_path[record.path]
+            for path, record in saved.items():
+                if record is not None:
+                    changes.by_path[path] = record
+
+    # -- the request ------------------------------------------------------------
+    def prep(self, request: Request) -> None:
+        """Fill ``request.hdr``/``txn`` (writes) or ``request.exception``."""
+        request.hdr = None
+        request.txn = None
+        t = request.type
+        zks = self.zks
+        try:
+            if t in _CREATE_OPS or t in (OpCode.delete, OpCode.setData, OpCode.setACL, OpCode.check):
+                zxid = zks.next_zxid()
+                request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), t)
+                record = self._parse(t, request.payload)
+                self._to_txn(t, zxid, request, record, whole_request=True)
+            elif t == OpCode.multi:
+                self._prep_multi(request)
+            elif t in (OpCode.createSession, OpCode.closeSession):
+                zxid = zks.next_zxid()
+                request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), t)
+                self._to_txn(t, zxid, request, None, whole_request=True)
+            elif t == OpCode.reconfig:
+                zxid = zks.next_zxid()
+                request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), t)
+                zks.session_tracker.check_session(request.session_id, request.owner)
+                raise KeeperException(Code.RECONFIGDISABLED)
+            else:
+                zks.session_tracker.check_session(request.session_id, request.owner)
+        except KeeperException as e:
+            if request.hdr is not None:
+                request.hdr.type = OpCode.error
+                request.txn = ErrorTxn(int(e.code))
+            request.exception = e
+        except (JuteError, ValueError, UnicodeError) as e:
+            LOG.warning("Failed to process %r: %s", request, e)
+            request.exception = KeeperException(Code.MARSHALLINGERROR)
+            if request.hdr is not None:
+                request.hdr.type = OpCode.error
+                request.txn = ErrorTxn(Code.MARSHALLINGERROR)
+
+    def _parse(self, t: int, payload):
+        inp = InputArchive(payload, max_buffer=self.zks.max_buffer)
+        if t == OpCode.createTTL:
+            return CreateTTLRequest.deserialize(inp)
+        if t in _CREATE_OPS:
+            return CreateRequest.deserialize(inp)
+        if t == OpCode.delete:
+            return DeleteRequest.deserialize(inp)
+        if t == OpCode.setData:
+            return SetDataRequest.deserialize(inp)
+        if t == OpCode.setACL:
+            return SetACLRequest.deserialize(inp)
+        if t == OpCode.check:
+            return CheckVersionRequest.deserialize(inp)
+        raise JuteError(f"no request record for op {t}")
+
+    def _to_txn(self, t: int, zxid: int, request: Request, record, whole_request: bool) -> None:
+        zks = self.zks
+        if t in _CREATE_OPS:
+            zks.session_tracker.check_session(request.session_id, request.owner)
+            self._create(t, zxid, request, record)
+        elif t == OpCode.delete:
+            zks.session_tracker.check_session(request.session_id, request.owner)
+            path = record.path
+            self._validate_parent(path)
+            parent_path = parent_of(path)
+            parent = self.record_for_path(parent_path)
+            zks.auth.check_acl(parent.acl, Perms.DELETE, request.auth_info)
+            node = self.record_for_path(path)
+            _check_and_inc_version(node.stat.version, record.version, path)
+            if node.child_count > 0:
+                raise KeeperException(Code.NOTEMPTY, path)
+            request.txn = DeleteTxn(path)
+            parent = parent.duplicate(zxid)
+            parent.child_count -= 1
+            parent.stat.pzxid = zxid
+            self._add(parent)
+            self._add(ChangeRecord(zxid, path, None, -1, None))
+        elif t == OpCode.setData:
+            zks.session_tracker.check_session(request.session_id, request.owner)
+            path = record.path
+            validate_path(path)
+            node = self.record_for_path(path)
+            zks.auth.check_acl(node.acl, Perms.WRITE, request.auth_info)
+            new_version = _check_and_inc_version(node.stat.version, record.version, path)
+            request.txn = SetDataTxn(path, record.data, new_version)
+            node = node.duplicate(zxid)
+            node.stat.version = new_version
+            node.stat.mtime = request.hdr.time
+            node.stat.mzxid = zxid
+            node.data = record.data
+            self._add(node)
+        elif t == OpCode.setACL:
+            zks.session_tracker.check_session(request.session_id, request.owner)
+            path = record.path
+            validate_path(path)
+            acl = zks.auth.fixup_acl(path, request.auth_info, record.acl)
+            node = self.record_for_path(path)
+            zks.auth.check_acl(node.acl, Perms.ADMIN, request.auth_info)
+            new_version = _check_and_inc_version(node.stat.aversion, record.version, path)
+            request.txn = SetACLTxn(path, acl, new_version)
+            node = node.duplicate(zxid)
+            node.stat.aversion = new_version
+            node.acl = acl
+            self._add(node)
+        elif t == OpCode.check:
+            zks.session_tracker.check_session(request.session_id, request.owner)
+            path = record.path
+            validate_path(path)
+            node = self.record_for_path(path)
+            zks.auth.check_acl(node.acl, Perms.READ, request.auth_info)
+            _check_and_inc_version(node.stat.version, record.version, path)
+            request.txn = CheckVersionTxn(path, node.stat.version)
+        elif t == OpCode.createSession:
+            inp = InputArchive(request.payload)
+            timeout = inp.read_int()
+            request.txn = CreateSessionTxn(timeout)
+            zks.session_tracker.add_session(request.session_id, timeout)
+        elif t == OpCode.closeSession:
+            # Everything the session owns, including creates still in flight.
+            tree = zks.zk_db.data_tree
+            paths = set(tree.get_ephemerals(request.session_id))
+            with zks.outstanding_lock:
+                for change in zks.outstanding_changes.queue:
+                    if change.stat is None:
+                        paths.discard(change.path)
+                    elif change.stat.ephemeralOwner == request.session_id:
+                        paths.add(change.path)
+            for path in sorted(paths):
+                # The parent loses the child now, so a pipelined delete of
+                # the parent is judged against the tree as it will be.
+                try:
+                    parent = self.record_for_path(parent_of(path)).duplicate(zxid)
+                    parent.child_count -= 1
+                    parent.stat.pzxid = zxid
+                    self._add(parent)
+                except KeeperException:
+                    pass
+                self._add(ChangeRecord(zxid, path, None, 0, None))
+            request.txn = CloseSessionTxn(sorted(paths))
+            zks.session_tracker.set_session_closing(request.session_id)
+        else:
+            raise KeeperException(Code.BADARGUMENTS)
+
+    def _validate_parent(self, path: str) -> None:
+        if path is None or "/" not in path or "\0" in path:
+            raise KeeperException(Code.BADARGUMENTS, path)
+        if self.zks.reconfig_enabled and path == CONFIG_NODE:
+            raise KeeperException(Code.BADARGUMENTS, path)
+
+    def _create(self, t: int, zxid: int, request: Request, record) -> None:
+        zks = self.zks
+        path = record.path
+        flags = record.flags
+        try:
+            mode = CreateMode(flags)
+        except ValueError:
+            raise KeeperException(Code.BADARGUMENTS, path) from None
+        ttl = record.ttl if t == OpCode.createTTL else -1
+        if t == OpCode.createTTL or mode.is_ttl:
+            if not zks.extended_types_enabled:
+                raise KeeperException(Code.UNIMPLEMENTED, path)
+        if mode.is_ttl or t == OpCode.createTTL:
+            if not mode.is_ttl or ttl <= 0 or ttl > MAX_TTL:
+                raise KeeperException(Code.BADARGUMENTS, path)
+        elif ttl >= 0 and t == OpCode.createTTL:
+            raise KeeperException(Code.BADARGUMENTS, path)
+        if mode.is_container and t != OpCode.createContainer:
+            raise KeeperException(Code.BADARGUMENTS, path)
+        self._validate_parent(path)
+        acl = zks.auth.fixup_acl(path, request.auth_info, record.acl)
+        parent_path = parent_of(path)
+        parent = self.record_for_path(parent_path)
+        zks.auth.check_acl(parent.acl, Perms.CREATE, request.auth_info)
+        parent_cversion = parent.stat.cversion
+        if mode.is_sequential:
+            path = f"{path}{parent_cversion:010d}"
+        validate_path(path)
+        try:
+            self.record_for_path(path)
+        except KeeperException:
+            pass
+        else:
+            raise KeeperException(Code.NODEEXISTS, path)
+        if ephemeral_kind(parent.stat.ephemeralOwner, zks.extended_types_enabled) == "ephemeral":
+            raise KeeperException(Code.NOCHILDRENFOREPHEMERALS, path)
+        new_cversion = parent_cversion + 1
+        if t == OpCode.createContainer:
+            request.txn = CreateContainerTxn(path, record.data, acl, new_cversion)
+            owner = -0x8000000000000000
+        elif t == OpCode.createTTL:
+            request.txn = CreateTTLTxn(path, record.data, acl, new_cversion, ttl)
+            owner = -0x0100000000000000 | ttl
+        else:
+            request.txn = CreateTxn(path, record.data, acl, mode.is_ephemeral, new_cversion)
+            owner = request.session_id if mode.is_ephemeral else 0
+        time_ms = request.hdr.time
+        stat = StatPersisted(zxid, zxid, time_ms, time_ms, 0, 0, 0, owner, zxid)
+        parent = parent.duplicate(zxid)
+        parent.child_count += 1
+        parent.stat.cversion = new_cversion
+        parent.stat.pzxid = zxid
+        self._add(parent)
+        self._add(ChangeRecord(zxid, path, stat, 0, acl, record.data))
+
+    def _prep_multi(self, request: Request) -> None:
+        zks = self.zks
+        zxid = zks.next_zxid()
+        request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), OpCode.multi)
+        ops = read_multi_request(InputArchive(request.payload, max_buffer=zks.max_buffer))
+        saved = self._pending_for({op.path for _, op in ops} | {parent_of(op.path) for _, op in ops
+                                                                if op.path and op.path.startswith("/")})
+        txns: list[Txn] = []
+        failure: KeeperException | None = None
+        for op_type, op in ops:
+            if failure is not None:
+                sub_type, sub_txn = OpCode.error, ErrorTxn(Code.RUNTIMEINCONSISTENCY)
+            else:
+                try:
+                    if op_type not in _CREATE_OPS and op_type not in (OpCode.delete, OpCode.setData,
+                                                                       OpCode.check):
+                        raise KeeperException(Code.BADARGUMENTS, getattr(op, "path", None))
+                    self._to_txn(op_type, zxid, request, op, whole_request=False)
+                    sub_type, sub_txn = op_type, request.txn
+                except KeeperException as e:
+                    failure = e
+                    sub_type, sub_txn = OpCode.error, ErrorTxn(int(e.code))
+                    request.exception = e
+                    self._rollback(zxid, saved)
+            out = OutputArchive()
+            sub_txn.serialize(out)
+            txns.append(Txn(int(sub_type), bytes(out.buf)))
+        request.txn = MultiTxn(txns)
+
+
+def _check_and_inc_version(current: int, expected: int, path: str) -> int:
+    if expected != -1 and expected != current:
+        raise KeeperException(Code.BADVERSION, path)
+    return current + 1
+
+
+class PrepRequestProcessor(QueuedProcessor):
+    """The thread around ``Prep`` (first real processor of every write chain)."""
+
+    def __init__(self, zks, next_processor):
+        super().__init__("ProcessThread(sid:%d)" % zks.server_id, zks)
+        self.next = next_processor
+        self.prep = Prep(zks)
+
+    def run(self) -> None:
+        get = self.queue.get
+        prep = self.prep.prep
+        while True:
+            request = get()
+            if request is REQUEST_OF_DEATH:
+                break
+            prep(request)
+            request.zxid = self.zks.get_zxid()
+            self.next.process_request(request)
+        LOG.info("PrepRequestProcessor exited loop!")
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.next.shutdown()

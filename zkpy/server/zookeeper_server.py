@@ -1,0 +1,385 @@
+"""ZooKeeperServer: the standalone server, and the base of every role's server.
+
+Java: ``org.apache.zookeeper.server.ZooKeeperServer``. It owns the session
+tracker and the request-processor chain; the ZKDatabase and the connection
+factory are handed to it (they outlive a role). A role subclass builds its
+own chain in ``setup_request_processors()``; the standalone chain is
+RequestThrottler -> Prep -> Sync -> Final.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import threading
+import time
+
+from ..defs import AUTH_XID, OpCode, WatcherType
+from ..errors import Code, KeeperException
+from ..jute.archive import InputArchive, JuteError, OutputArchive
+from ..jute.records import (
+    AuthPacket, ConnectRequest, ConnectResponse, Id, ReplyHeader, RequestHeader, StatPersisted,
+)
+from ..paths import validate_path
+from .auth import AuthProviders
+from .processors.final import FinalRequestProcessor
+from .processors.prep import OutstandingChanges, PrepRequestProcessor
+from .processors.sync import SyncRequestProcessor
+from .processors.throttler import RequestThrottler
+from .request import Request
+from .server_stats import ServerStats
+from .session_tracker import SessionTracker, session_password
+from .watch_manager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
+from ..defs import EventType
+
+LOG = logging.getLogger(__name__)
+
+_MASK64 = (1 << 64) - 1
+
+
+class State(enum.Enum):
+    INITIAL = "initial"
+    RUNNING = "running"
+    SHUTDOWN = "shutdown"
+    ERROR = "error"
+
+
+class ZooKeeperServer:
+    """The standalone server (also the base class of the quorum roles)."""
+
+    mode = "standalone"
+
+    def __init__(self, zk_db, *, tick_time: int = 3000, min_session_timeout: int = -1,
+                 max_session_timeout: int = -1, server_id: int = 1, snap_count: int = 100000,
+                 global_outstanding_limit: int = 1000, max_buffer: int = 0xFFFFF,
+                 super_digest: str | None = None, skip_acl: bool = False,
+                 extended_types_enabled: bool = False, reconfig_enabled: bool = False,
+                 config=None):
+        self.zk_db = zk_db
+        self.tick_time = tick_time
+        self.min_session_timeout = min_session_timeout if min_session_timeout > 0 else 2 * tick_time
+        self.max_session_timeout = max_session_timeout if max_session_timeout > 0 else 20 * tick_time
+        self.server_id = server_id
+        self.snap_count = snap_count
+        self.global_outstanding_limit = global_outstanding_limit
+        self.max_buffer = max_buffer
+        self.auth = AuthProviders(super_digest, skip_acl)
+        self.extended_types_enabled = extended_types_enabled
+        self.reconfig_enabled = reconfig_enabled
+        self.config = config
+        self.state = State.INITIAL
+        self.cnxn_factory = None
+        self.session_tracker: SessionTracker | None = None
+        self.first_processor = None
+        self.outstanding_changes = OutstandingChanges()
+        self.outstanding_lock = threading.RLock()
+        self._hzxid = 0
+        self._zxid_lock = threading.Lock()
+        self._in_process = 0  # requests between the throttler and Final
+        self._outstanding = 0  # requests submitted and not yet answered
+        self._count_lock = threading.Condition()
+        self.stats = ServerStats()
+        self.start_time = time.time()
+
+    # -- lifecycle ----------------------------------------------------------------
+    def startup(self) -> None:
+        if not self.zk_db.initialized:
+            self.zk_db.load_database()
+        self._hzxid = self.zk_db.last_processed_zxid
+        self.take_snapshot()
+        self.session_tracker = SessionTracker(self, self.zk_db.sessions_with_timeouts, self.tick_time,
+                                              self.server_id)
+        self.session_tracker.start()
+        self.setup_request_processors()
+        self.state = State.RUNNING
+        LOG.info("%s server started (sid %d), zxid 0x%x", self.mode, self.server_id, self._hzxid)
+
+    def setup_request_processors(self) -> None:
+        final = FinalRequestProcessor(self)
+        sync = SyncRequestProcessor(self, final, snap_count=self.snap_count)
+        sync.start()
+        prep = PrepRequestProcessor(self, sync)
+        prep.start()
+        throttler = RequestThrottler(self, prep)
+        throttler.start()
+        self.first_processor = throttler
+
+    def is_running(self) -> bool:
+        return self.state is State.RUNNING
+
+    def shutdown(self) -> None:
+        if self.state is State.SHUTDOWN:
+            return
+        LOG.info("shutting down")
+        self.state = State.SHUTDOWN
+        if self.session_tracker is not None:
+            self.session_tracker.shutdown()
+        if self.first_processor is not None:
+            self.first_processor.shutdown()
+        with self._count_lock:
+            self._count_lock.notify_all()
+
+    def on_critical_failure(self, thread_name: str) -> None:
+        """A processor thread died: stop serving rather than lose requests."""
+        LOG.error("Critical thread %s died; shutting the server down", thread_name)
+        self.state = State.ERROR
+        factory = self.cnxn_factory
+        if factory is not None:
+            factory.close_all("server error")
+        os._exit(14)  # Java's ExitCode.UNEXPECTED_ERROR path for a dead critical thread
+
+    # -- zxids ----------------------------------------------------------------------
+    def next_zxid(self) -> int:
+        with self._zxid_lock:
+            self._hzxid += 1
+            return self._hzxid
+
+    def get_zxid(self) -> int:
+        return self._hzxid
+
+    def set_zxid(self, zxid: int) -> None:
+        with self._zxid_lock:
+            self._hzxid = zxid
+
+    @property
+    def last_processed_zxid(self) -> int:
+        return self.zk_db.last_processed_zxid
+
+    # -- connections -----------------------------------------------------------------
+    def process_connect_request(self, cnxn, payload: bytes) -> None:
+        """Handle a connection's first packet (Java: processConnectRequest)."""
+        inp = InputArchive(payload, max_buffer=self.max_buffer)
+        request = ConnectRequest.deserialize(inp)
+        read_only = False
+        if inp.remaining() > 0:
+            read_only = inp.read_bool()
+            cnxn.is_old_client = False
+        else:
+            cnxn.is_old_client = True
+        cnxn.can_be_read_only = read_only
+        if not self.accepts_client(read_only):
+            cnxn.close("read-write client on a read-only server")
+            return
+        if request.lastZxidSeen > self.zk_db.last_processed_zxid:
+            LOG.info("Refusing session request for client %s as it has seen zxid 0x%x our last zxid is "
+                     "0x%x client must try another server", cnxn.remote, request.lastZxidSeen,
+                     self.zk_db.last_processed_zxid)
+            cnxn.close("client has seen a newer zxid")
+            return
+        timeout = min(max(request.timeOut, self.min_session_timeout), self.max_session_timeout)
+        cnxn.session_timeout = timeout
+        cnxn.pause_recv()
+        if request.sessionId == 0:
+            session_id = self.create_session(cnxn, timeout)
+            LOG.debug("Client attempting to establish new session 0x%x at %s",
+                      session_id & _MASK64, cnxn.remote)
+        else:
+            session_id = request.sessionId
+            if self.cnxn_factory is not None:
+                self.cnxn_factory.close_session(session_id, except_cnxn=cnxn)
+            cnxn.session_id = session_id
+            self.reopen_session(cnxn, session_id, request.passwd, timeout)
+
+    def accepts_client(self, read_only_client: bool) -> bool:
+        return True
+
+    def create_session(self, cnxn, timeout: int) -> int:
+        session_id = self.session_tracker.create_session(timeout)
+        cnxn.session_id = session_id
+        request = Request(cnxn, session_id, 0, OpCode.createSession, timeout.to_bytes(4, "big", signed=True))
+        self.submit_request(request)
+        return session_id
+
+    def reopen_session(self, cnxn, session_id: int, passwd: bytes | None, timeout: int) -> None:
+        if passwd != session_password(session_id):
+            LOG.info("Invalid session password for 0x%x from %s", session_id & _MASK64, cnxn.remote)
+            self.finish_session_init(cnxn, False)
+            return
+        valid = self.session_tracker.touch_session(session_id, timeout)
+        if valid:
+            self.session_tracker.set_owner(session_id, cnxn.owner)
+        self.finish_session_init(cnxn, valid)
+
+    def finish_session_init(self, cnxn, valid: bool) -> None:
+        """Send the ConnectResponse (Java: finishSessionInit)."""
+        if valid and self.cnxn_factory is not None:
+            self.cnxn_factory.register_session(cnxn)
+        out = OutputArchive()
+        if valid:
+            ConnectResponse(0, cnxn.session_timeout, cnxn.session_id, session_password(cnxn.session_id)).serialize(out)
+        else:
+            ConnectResponse(0, 0, 0, bytes(16)).serialize(out)
+        if not cnxn.is_old_client:
+            out.write_bool(self.is_read_only())
+        cnxn.send_payload(bytes(out.buf))
+        if valid:
+            LOG.info("Established session 0x%x with negotiated timeout %d for client %s",
+                     cnxn.session_id & _MASK64, cnxn.session_timeout, cnxn.remote)
+            cnxn.resume_recv()
+        else:
+            LOG.info("Invalid session 0x%x for client %s, probably expired",
+                     cnxn.session_id & _MASK64, cnxn.remote)
+            cnxn.close("invalid session")
+
+    def is_read_only(self) -> bool:
+        return False
+
+    def process_packet(self, cnxn, payload: bytes) -> None:
+        """One framed request from an established connection (Java: processPacket)."""
+        inp = InputArchive(payload, max_buffer=self.max_buffer)
+        header = RequestHeader.deserialize(inp)
+        body = memoryview(payload)[inp.pos:]
+        self.stats.packet_received()
+        if header.type == OpCode.auth:
+            self._process_auth(cnxn, header, body)
+            return
+        if header.type == OpCode.sasl:
+            cnxn.send_response(ReplyHeader(header.xid, 0, int(Code.UNIMPLEMENTED)), None)
+            return
+        request = Request(cnxn, cnxn.session_id, header.xid, header.type, bytes(body),
+                          auth_info=cnxn.auth_info, owner=cnxn.owner)
+        self.submit_request(request)
+
+    def _process_auth(self, cnxn, header, body) -> None:
+        auth = AuthPacket.deserialize(InputArchive(body, max_buffer=self.max_buffer))
+        ids = self.auth.authenticate(auth.scheme, cnxn.client_ip, auth.auth or b"")
+        if ids is None:
+            LOG.warning("Authentication failed for scheme: %s", auth.scheme)
+            cnxn.send_response(ReplyHeader(AUTH_XID, 0, int(Code.AUTHFAILED)), None)
+            cnxn.close("auth failed")
+            return
+        for ident in ids:
+            if ident not in cnxn.auth_info:
+                cnxn.auth_info.append(ident)
+        cnxn.send_response(ReplyHeader(AUTH_XID, 0, 0), None)
+
+    def submit_request(self, request: Request) -> None:
+        """Touch the session and hand the request to the chain (Java: submitRequestNow)."""
+        cnxn = request.cnxn
+        if cnxn is not None and request.type != OpCode.createSession:
+            if not self.session_tracker.touch_session(request.session_id, cnxn.session_timeout):
+                LOG.debug("Dropping request %r: session 0x%x is gone or closing", request,
+                          request.session_id & _MASK64)
+                return
+        if self.first_processor is None or self.state is not State.RUNNING:
+            LOG.debug("Dropping request %r: server not running", request)
+            return
+        with self._count_lock:
+            self._outstanding += 1
+        self.first_processor.process_request(request)
+
+    def wait_for_in_process_below(self, limit: int) -> None:
+        """Block the throttler while ``limit`` requests are in the pipeline."""
+        with self._count_lock:
+            while self._in_process >= limit and self.state is State.RUNNING:
+                self._count_lock.wait(0.1)
+            self._in_process += 1
+
+    def should_throttle(self) -> bool:
+        limit = self.global_outstanding_limit
+        return limit > 0 and self._outstanding > limit
+
+    def request_finished(self, request: Request) -> None:
+        with self._count_lock:
+            self._outstanding -= 1
+            self._in_process -= 1
+            self._count_lock.notify()
+        if request.cnxn is not None:
+            self.stats.record_latency(int((time.monotonic() - request.create_time) * 1000))
+
+    def outstanding_requests(self) -> int:
+        return max(self._outstanding, 0)
+
+    # -- sessions --------------------------------------------------------------------
+    def expire(self, session) -> None:
+        """Called by the SessionTracker: submit the closeSession txn."""
+        LOG.info("Expiring session 0x%x", session.session_id & _MASK64)
+        request = Request(None, session.session_id, 0, OpCode.closeSession, None)
+        if self.first_processor is not None:
+            with self._count_lock:
+                self._outstanding += 1
+            self.first_processor.process_request(request)
+
+    def close_session_connection(self, session_id: int) -> None:
+        if self.cnxn_factory is not None:
+            self.cnxn_factory.close_session(session_id)
+
+    def process_txn(self, request: Request):
+        """Apply a txn; update sessions and outstanding changes (Java: processTxn)."""
+        hdr = request.hdr
+        if hdr.type == OpCode.createSession:
+            self.session_tracker.add_session(hdr.clientId, request.txn.timeOut)
+        elif hdr.type == OpCode.closeSession:
+            self.session_tracker.remove_session(hdr.clientId)
+        with self.outstanding_lock:
+            rc = self.zk_db.process_txn(hdr, request.txn)
+            self.outstanding_changes.applied_up_to(hdr.zxid)
+        self.zk_db.add_committed_proposal(hdr, request.txn)
+        return rc
+
+    def remove_cnxn(self, cnxn) -> None:
+        self.zk_db.data_tree.remove_watcher(cnxn)
+
+    # -- ACLs and watches --------------------------------------------------------------
+    def check_acl(self, node, perm: int, ids, path: str | None = None) -> None:
+        self.auth.check_acl(self.zk_db.data_tree.get_acl(node), perm, ids)
+
+    def set_watches(self, cnxn, req) -> None:
+        """Re-register watches after a reconnect, firing what was missed (ZK_SPEC.md §2.10)."""
+        tree = self.zk_db.data_tree
+        relative = req.relativeZxid
+        for path in req.dataWatches or ():
+            node = tree.get_node(path)
+            if node is None:
+                cnxn.process_event(EventType.NodeDeleted, path)
+            elif node.mzxid > relative:
+                cnxn.process_event(EventType.NodeDataChanged, path)
+            else:
+                tree.data_watches.add_watch(path, cnxn)
+        for path in req.existWatches or ():
+            if tree.get_node(path) is not None:
+                cnxn.process_event(EventType.NodeCreated, path)
+            else:
+                tree.data_watches.add_watch(path, cnxn)
+        for path in req.childWatches or ():
+            node = tree.get_node(path)
+            if node is None:
+                cnxn.process_event(EventType.NodeDeleted, path)
+            elif node.pzxid > relative:
+                cnxn.process_event(EventType.NodeChildrenChanged, path)
+            else:
+                tree.child_watches.add_watch(path, cnxn)
+        for path in getattr(req, "persistentWatches", None) or ():
+            self.add_persistent_watch(cnxn, path, 0)
+        for path in getattr(req, "persistentRecursiveWatches", None) or ():
+            self.add_persistent_watch(cnxn, path, 1)
+
+    def add_persistent_watch(self, cnxn, path: str, mode: int) -> None:
+        tree = self.zk_db.data_tree
+        wmode = PERSISTENT_RECURSIVE if mode == 1 else PERSISTENT
+        tree.data_watches.add_watch(path, cnxn, wmode)
+        tree.child_watches.add_watch(path, cnxn, wmode)
+
+    def check_or_remove_watches(self, cnxn, path: str, watcher_type: int, remove: bool) -> bool:
+        tree = self.zk_db.data_tree
+        managers = []
+        if watcher_type in (WatcherType.Data, WatcherType.Any):
+            managers.append(tree.data_watches)
+        if watcher_type in (WatcherType.Children, WatcherType.Any):
+            managers.append(tree.child_watches)
+        found = False
+        for manager in managers:
+            if manager.contains_watcher(path, cnxn):
+                found = True
+                if remove:
+                    manager.remove_watcher(path, cnxn)
+        return found
+
+    # -- snapshots ---------------------------------------------------------------------
+    def take_snapshot(self) -> None:
+        self.zk_db.take_snapshot()
+
+    # -- introspection (4lw, metrics) ---------------------------------------------------
+    def server_state(self) -> str:
+        return self.mode
