@@ -133,9 +133,13 @@ class DataTree:
         self.nodes[ROOT] = root
         self._attach(ROOT, PROC_ZOOKEEPER, DataNode(b"", OPEN_UNSAFE_ACL_ID))
         self._attach(PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, DataNode(b"", OPEN_UNSAFE_ACL_ID))
-        self._attach(PROC_ZOOKEEPER, CONFIG_NODE,
-                     DataNode(b"", self.acl_cache.convert_acls(READ_ACL_UNSAFE)))
+        self._attach(PROC_ZOOKEEPER, CONFIG_NODE, self._new_config_node())
         self.approximate_data_size = sum(len(p) for p in self.nodes if p != ROOT)
+
+    def _new_config_node(self) -> DataNode:
+        # Java sets READ_ACL_UNSAFE on it with setACL(version -1), which
+        # leaves aversion at -1 (ZOOKEEPER-2014).
+        return DataNode(b"", self.acl_cache.convert_acls(READ_ACL_UNSAFE), aversion=-1)
 
     def _attach(self, parent_path: str, path: str, node: DataNode) -> None:
         parent = self.nodes[parent_path]
@@ -451,8 +455,9 @@ class DataTree:
         if ROOT not in self.nodes:
             raise ValueError("Invalid Datatree: snapshot has no root")
         # A snapshot from an older server may lack the built-in nodes.
-        for parent, path, acl in ((ROOT, PROC_ZOOKEEPER, None), (PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, None),
-                                  (PROC_ZOOKEEPER, CONFIG_NODE, READ_ACL_UNSAFE)):
+        for parent, path in ((ROOT, PROC_ZOOKEEPER), (PROC_ZOOKEEPER, QUOTA_ZOOKEEPER)):
             if path not in self.nodes:
-                self._attach(parent, path, DataNode(b"", self.acl_cache.convert_acls(acl)))
+                self._attach(parent, path, DataNode(b"", OPEN_UNSAFE_ACL_ID))
+        if CONFIG_NODE not in self.nodes:
+            self._attach(PROC_ZOOKEEPER, CONFIG_NODE, self._new_config_node())
         self.acl_cache.purge_unused()
