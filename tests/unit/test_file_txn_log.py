@@ -463,3 +463,17 @@ def test_create_txn_v0_in_log_is_read(log_dir):
     log.close()
     [e] = list(FileTxnLog(log_dir).read(1))
     assert e.txn == CreateTxn("/v0", b"", OPEN_ACL_UNSAFE, False, -1) and e.digest is None
+
+
+def test_zeroed_entry_in_older_file_ends_it_with_a_warning(log_dir, caplog):
+    log = FileTxnLog(log_dir, pre_alloc_size=4096)
+    write(log, range(1, 4))
+    log.roll_log()
+    write(log, [4])
+    log.close()
+    path = log_dir / "log.1"
+    off = entry_offsets(path, 3)[1]
+    patch(path, off, b"\0" * 12)  # checksum and len of entry 2 wiped
+    with caplog.at_level(logging.WARNING):
+        assert zxids(FileTxnLog(log_dir).read(1)) == [1, 4]  # Java: len 0 ends the file
+    assert f"data after the zero length at offset {off}" in caplog.text

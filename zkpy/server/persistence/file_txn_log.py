@@ -251,6 +251,9 @@ class _LogFileReader:
         crc, length = _ENTRY_HEAD.unpack(head)
         if length == 0:
             self._finish("zero", off)  # the preallocated zeros: end of file
+            if not self.newest and not _all_zero_from(self.path, off):
+                LOG.warning("Txn log %s has data after the zero length at offset %d; it is ignored, "
+                            "as Java does", self.path, off)
             return None
         if length < 0 or length > self.max_length:
             self._bad("bad_len", off, None)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from ...jute.records import TxnDigest, TxnHeader
 from .file_snap import FileSnap
@@ -41,7 +41,7 @@ EMPTY_SNAPSHOT_WARNING = "No snapshot found, but there are log entries. "
 #: PurgeTxnLog refuses to keep fewer snapshots than this.
 MIN_SNAP_RETAIN_COUNT = 3
 
-ApplyTxn = Callable[[TxnHeader, object, "TxnDigest | None"], None]
+ApplyTxn = Callable[[TxnHeader, object, Optional[TxnDigest]], None]
 
 
 class DatadirError(PersistenceError):
