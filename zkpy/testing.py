@@ -33,43 +33,12 @@ from collections.abc import Mapping, Sequence
 from typing import Callable, Optional
 
 import zkpy
+from zkpy.cli.four_letter_word_main import four_letter_word
 from zkpy.server.config import format_properties
 
 __all__ = ["TestingServer", "TestingServerError", "four_letter_word", "find_free_port"]
 
 _PR_SET_PDEATHSIG = 1
-
-
-def four_letter_word(
-    host: str, port: int, word: str, timeout: float = 5.0, payload: bytes = b""
-) -> str:
-    """Send a four-letter word (``ruok``, ``srvr``, ``mntr`` ...) and return
-    the server's whole answer (read until it closes the connection).
-
-    ``payload`` is sent right after the word (``stmk`` takes an 8-byte
-    trace mask). Raises ``OSError`` (e.g. ``ConnectionRefusedError``,
-    ``socket.timeout``) when the server cannot be reached or is too slow.
-    """
-    data = word.encode("ascii")
-    if len(data) != 4:
-        raise ValueError(f"a four-letter word has 4 ASCII letters, not {word!r}")
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.settimeout(timeout)
-        sock.sendall(data + payload)
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server may already have answered and closed
-        chunks = []
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:

@@ -1,0 +1,1 @@
+"""Command-line tools: zkCli, ``zkServer.sh status``, four-letter words."""

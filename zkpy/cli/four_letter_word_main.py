@@ -1,0 +1,60 @@
+"""Send a four-letter word to a server and read its answer.
+
+Java: ``org.apache.zookeeper.client.FourLetterWordMain`` (used by
+``zkServer.sh status``). ``python -m zkpy.cli.four_letter_word_main host
+port word`` prints the answer.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+__all__ = ["four_letter_word", "main"]
+
+
+def four_letter_word(
+    host: str, port: int, word: str, timeout: float = 5.0, payload: bytes = b""
+) -> str:
+    """Send a four-letter word (``ruok``, ``srvr``, ``mntr`` ...) and return
+    the server's whole answer (read until it closes the connection).
+
+    ``payload`` is sent right after the word (``stmk`` takes an 8-byte
+    trace mask). Raises ``OSError`` (e.g. ``ConnectionRefusedError``,
+    ``socket.timeout``) when the server cannot be reached or is too slow.
+    """
+    data = word.encode("ascii")
+    if len(data) != 4:
+        raise ValueError(f"a four-letter word has 4 ASCII letters, not {word!r}")
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(data + payload)
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may already have answered and closed
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 3:
+        sys.stderr.write("Usage: python -m zkpy.cli.four_letter_word_main <host> <port> <cmd>\n")
+        return 2
+    host, port, word = argv
+    sys.stdout.write(four_letter_word(host, int(port), word))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
