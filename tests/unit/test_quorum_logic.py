@@ -1,0 +1,285 @@
+"""Pure election logic: members, verifiers, votes, notification and
+handshake bytes (ZK_SPEC.md §4.1-4.2)."""
+
+from __future__ import annotations
+
+import itertools
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zkpy.quorum.initial_message import (
+    PROTOCOL_VERSION_V1, PROTOCOL_VERSION_V2, InitialMessage, InitialMessageError, build_initial_message,
+    parse_initial_message,
+)
+from zkpy.quorum.notification import NotificationError, build_msg, parse_notification
+from zkpy.quorum.quorum_server import LearnerType, QuorumServer
+from zkpy.quorum.quorum_verifier import QuorumHierarchical, QuorumMaj, parse_config_text, verifier_from_config
+from zkpy.quorum.vote import ServerState, Vote, check_leader, term_predicate, total_order_predicate
+from zkpy.server.config import ConfigException
+
+
+# -- QuorumServer ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:2888:3888", "127.0.0.1:2888:3888:participant"),
+    ("h1:2888:3888:observer", "h1:2888:3888:observer"),
+    ("h1:2888:3888:PARTICIPANT;2181", "h1:2888:3888:participant;0.0.0.0:2181"),
+    ("h1:2888:3888;10.0.0.1:2181", "h1:2888:3888:participant;10.0.0.1:2181"),
+    ("[::1]:2888:3888:participant;[::1]:2181", "[::1]:2888:3888:participant;[::1]:2181"),
+])
+def test_server_line_round_trip(text, expected):
+    server = QuorumServer.parse(1, text)
+    assert str(server) == expected
+    assert QuorumServer.parse(1, str(server)) == server
+
+
+def test_server_line_fields():
+    server = QuorumServer.parse(7, "zk7:2888:3888:observer;zk7:2181")
+    assert server.id == 7
+    assert server.addr == ("zk7", 2888)
+    assert server.election_addr == ("zk7", 3888)
+    assert server.type is LearnerType.OBSERVER
+    assert server.client_addr == ("zk7", 2181)
+    # A client port from clientPort= is not part of the config string.
+    assert str(server.with_static_client(("0.0.0.0", 2181))) == "zk7:2888:3888:observer"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("h1:2888", "does not have the form"),
+    ("h1:2888:3888:voter", "Unrecognised peertype"),
+    ("h1:2888:2888", "must be different"),
+    ("h1:x:3888", "not a number"),
+    ("h1:2888:3888;a;b", "server_config"),
+    ("h1:2888:3888|h2:2888:3888", "Multiple address feature is disabled"),
+    ("[::1:2888:3888", "no matching"),
+])
+def test_bad_server_lines(text, message):
+    with pytest.raises(ConfigException, match=message):
+        QuorumServer.parse(1, text)
+
+
+def test_multi_address_sorted_as_java():
+    server = QuorumServer.parse(1, "b:1:2|a:3:4", multi_address_enabled=True)
+    assert str(server) == "a:3:4|b:1:2:participant"
+
+
+# -- verifiers -----------------------------------------------------------------------------
+
+def members(voters, observers=()):
+    lines = {sid: f"127.0.0.1:{10000 + sid}:{20000 + sid}" for sid in voters}
+    lines.update({sid: f"127.0.0.1:{10000 + sid}:{20000 + sid}:observer" for sid in observers})
+    return {sid: QuorumServer.parse(sid, text) for sid, text in lines.items()}
+
+
+def test_majority():
+    qv = QuorumMaj(members([1, 2, 3, 4, 5], observers=[6, 7]))
+    assert qv.contains_quorum({1, 2, 3})
+    assert not qv.contains_quorum({1, 2})
+    assert not qv.contains_quorum({1, 2, 6, 7})  # observers never count
+    assert not qv.contains_quorum({1, 2, 99})    # nor do strangers
+    even = QuorumMaj(members([1, 2, 3, 4]))
+    assert not even.contains_quorum({1, 2})
+    assert even.contains_quorum({1, 2, 3})
+
+
+def test_no_voters_never_has_a_quorum():
+    assert not QuorumMaj({}).contains_quorum(set())
+    assert not QuorumMaj(members([], observers=[1])).contains_quorum({1})
+
+
+def test_majority_config_text_is_javas():
+    qv = QuorumMaj(members([2, 1], observers=[3]), version=0x100000000)
+    assert str(qv) == ("server.1=127.0.0.1:10001:20001:participant\n"
+                       "server.2=127.0.0.1:10002:20002:participant\n"
+                       "server.3=127.0.0.1:10003:20003:observer\n"
+                       "version=100000000")
+    back = parse_config_text(str(qv))
+    assert isinstance(back, QuorumMaj) and str(back) == str(qv) and back.version == qv.version
+
+
+def hierarchical(weights=None):
+    servers = {sid: f"127.0.0.1:{10000 + sid}:{20000 + sid}" for sid in range(1, 10)}
+    groups = {1: "1:2:3", 2: "4:5:6", 3: "7:8:9"}
+    return verifier_from_config(servers, groups, weights or {})
+
+
+def test_hierarchical_needs_majorities_of_a_majority_of_groups():
+    # The ZooKeeper manual's example: two servers from each of two groups.
+    qv = hierarchical()
+    assert isinstance(qv, QuorumHierarchical)
+    assert qv.contains_quorum({1, 2, 4, 5})
+    assert not qv.contains_quorum({1, 2, 3, 4})
+    assert not qv.contains_quorum({1, 4, 7})
+    assert not qv.contains_quorum(set())
+
+
+def test_hierarchical_zero_weight_groups_are_discarded():
+    qv = hierarchical({7: "0", 8: "0", 9: "0"})
+    assert qv.num_groups == 2
+    assert qv.get_weight(7) == 0
+    assert qv.contains_quorum({1, 2, 4, 5})
+    assert not qv.contains_quorum({1, 2, 7, 8, 9})
+    back = parse_config_text(str(qv))
+    assert str(back) == str(qv)
+
+
+def test_hierarchical_rejects_voters_without_a_group():
+    servers = {1: "h:1:2", 2: "h:3:4"}
+    with pytest.raises(ConfigException, match="is not in a group"):
+        verifier_from_config(servers, {1: "1"}, {})
+    with pytest.raises(ConfigException, match="multiple groups"):
+        verifier_from_config(servers, {1: "1:2", 2: "2"}, {})
+
+
+# -- votes ---------------------------------------------------------------------------------
+
+def test_total_order_epoch_then_zxid_then_sid():
+    one = lambda sid: 1  # noqa: E731
+    assert total_order_predicate(1, 0, 2, 3, 100, 1, one)       # epoch first
+    assert total_order_predicate(1, 101, 1, 3, 100, 1, one)     # then zxid
+    assert total_order_predicate(3, 100, 1, 1, 100, 1, one)     # then sid
+    assert not total_order_predicate(1, 100, 1, 1, 100, 1, one)  # not strictly better
+    zero = lambda sid: 0 if sid == 9 else 1  # noqa: E731
+    assert not total_order_predicate(9, 10**9, 10**9, 1, 0, 0, zero)
+
+
+votes_st = st.tuples(st.integers(1, 7), st.integers(-1, 5), st.integers(0, 3))  # (sid, zxid, epoch)
+
+
+@given(st.lists(votes_st, min_size=3, max_size=3, unique_by=lambda v: v[0]))
+def test_total_order_is_a_strict_total_order(triple):
+    one = lambda sid: 1  # noqa: E731
+
+    def beats(a, b):
+        return total_order_predicate(a[0], a[1], a[2], b[0], b[1], b[2], one)
+
+    for a in triple:
+        assert not beats(a, a)
+    for a, b in itertools.permutations(triple, 2):
+        assert beats(a, b) != beats(b, a)  # total and asymmetric (distinct sids)
+    for a, b, c in itertools.permutations(triple, 3):
+        if beats(a, b) and beats(b, c):
+            assert beats(a, c)
+
+
+def test_vote_matching_as_java():
+    looking = Vote(3, 0x100000005, 2, 1)
+    assert looking.matches(Vote(3, 0x100000005, 2, 1, ServerState.FOLLOWING))
+    assert not looking.matches(Vote(3, 0x100000005, 1, 1))
+    settled = Vote(3, 5, 2, 1, ServerState.LEADING)
+    assert settled.matches(Vote(3, 9, 7, 1, ServerState.FOLLOWING))     # only id + peer epoch
+    assert not settled.matches(Vote(3, 5, 2, 2, ServerState.FOLLOWING))
+    assert settled.matches(Vote(3, 5, 2, 2, ServerState.FOLLOWING, version=0))  # pre-version peer
+
+
+proposal = Vote(5, 10, 1, 1)
+vote_options = st.sampled_from([proposal, Vote(4, 10, 1, 1), Vote(5, 9, 1, 1), Vote(5, 10, 2, 1)])
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.integers(1, 9), vote_options, max_size=9),
+       st.sets(st.integers(1, 9), max_size=9), st.sets(st.integers(1, 9), max_size=9))
+def test_term_predicate_means_a_quorum_of_every_verifier(votes, current, nxt):
+    verifiers = [QuorumMaj(members(sorted(current))), QuorumMaj(members(sorted(nxt)))]
+    agreeing = {sid for sid, v in votes.items() if v == proposal}
+    result = term_predicate(votes, proposal, verifiers)
+    for qv in verifiers:
+        majority = len(qv.voting_members) // 2 + 1
+        if result:
+            assert len(agreeing & set(qv.voting_members)) >= majority
+    expected = all(len(agreeing & set(qv.voting_members)) >= len(qv.voting_members) // 2 + 1
+                   and qv.voting_members for qv in verifiers)
+    assert result == bool(expected)
+
+
+def test_term_predicate_is_a_majority_not_everyone():
+    qv = QuorumMaj(members([1, 2, 3]))
+    votes = {1: proposal, 2: proposal, 3: Vote(3, 10, 1, 1)}
+    assert term_predicate(votes, proposal, [qv])
+    assert not term_predicate({1: proposal}, proposal, [qv])
+
+
+def test_check_leader():
+    votes = {2: Vote(2, 0, 1, 1, ServerState.LEADING), 3: Vote(2, 0, 1, 1, ServerState.FOLLOWING)}
+    assert check_leader(votes, 2, 1, my_id=1, logical_clock=1)
+    assert not check_leader({3: votes[3]}, 2, 1, my_id=1, logical_clock=1)    # leader unheard of
+    assert not check_leader({2: Vote(2, 0, 1, 1, ServerState.FOLLOWING)}, 2, 1, 1, 1)
+    assert check_leader({}, 1, 4, my_id=1, logical_clock=4)                  # ourselves, same round
+    assert not check_leader({}, 1, 3, my_id=1, logical_clock=4)
+
+
+# -- notification bytes ----------------------------------------------------------------------
+
+def test_notification_layout():
+    config = b"server.1=127.0.0.1:1:2:participant\nversion=0"
+    data = build_msg(ServerState.FOLLOWING, 2, 0x100000003, 1, 1, config)
+    assert len(data) == 44 + len(config)
+    assert data[:44] == struct.pack(">iqqqqii", 1, 2, 0x100000003, 1, 1, 2, len(config))
+    n = parse_notification(2, data)
+    assert (n.sid, n.state, n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.version) == \
+        (2, ServerState.FOLLOWING, 2, 0x100000003, 1, 1, 2)
+    assert n.config == config.decode()
+
+
+def test_old_notification_formats():
+    n28 = parse_notification(4, struct.pack(">iqqq", 0, 4, 0x300000001, 7))
+    assert n28.peer_epoch == 3 and n28.version == 0 and n28.config is None
+    n40 = parse_notification(4, struct.pack(">iqqqq", 0, 4, 5, 7, 2) + b"\0\0\0\1")
+    assert n40.peer_epoch == 2 and n40.version == 0   # 40 bytes: no version read
+    v1 = parse_notification(4, struct.pack(">iqqqqii", 0, 4, 5, 7, 2, 1, 99))  # v1: no config
+    assert v1.version == 1 and v1.config is None
+
+
+@pytest.mark.parametrize("data", [
+    b"\0" * 27,
+    struct.pack(">iqqqqii", 0, 1, 0, 1, 0, 2, 1000),          # config longer than the message
+    struct.pack(">iqqqqii", 0, 1, 0, 1, 0, 2, -1),
+    struct.pack(">iqqqq", 0, 1, 0, 1, 0)[:36],                 # version cut short
+])
+def test_malformed_notifications_are_refused(data):
+    with pytest.raises(NotificationError):
+        parse_notification(1, data)
+
+
+def test_unknown_state_ordinal_has_no_state():
+    assert parse_notification(1, build_msg(9, 1, 0, 1, 0, b"")).state is None
+
+
+@given(st.integers(0, 3), st.integers(-2**63, 2**63 - 1), st.integers(-2**63, 2**63 - 1),
+       st.integers(0, 2**40), st.integers(-1, 2**31), st.text(max_size=200))
+def test_notification_round_trip(state, leader, zxid, epoch, peer_epoch, config):
+    raw = config.encode()
+    n = parse_notification(1, build_msg(state, leader, zxid, epoch, peer_epoch, raw))
+    assert (n.state_ordinal, n.leader, n.zxid, n.election_epoch, n.peer_epoch, n.config) == \
+        (state, leader, zxid, epoch, peer_epoch, config)
+
+
+# -- connection header -------------------------------------------------------------------------
+
+def test_initial_message_bytes():
+    data = build_initial_message(3, [("127.0.0.1", 3888)])
+    assert data == struct.pack(">qqi", PROTOCOL_VERSION_V1, 3, 14) + b"127.0.0.1:3888"
+    assert parse_initial_message(data) == InitialMessage(3, (("127.0.0.1", 3888),))
+    v2 = build_initial_message(3, [("a", 1), ("::1", 2)], multi_address=True)
+    assert v2[:8] == struct.pack(">q", PROTOCOL_VERSION_V2)
+    assert parse_initial_message(v2).addresses == (("a", 1), ("::1", 2))
+
+
+def test_pre_35_header_is_a_bare_sid():
+    assert parse_initial_message(struct.pack(">q", 5)) == InitialMessage(5)
+
+
+@pytest.mark.parametrize("data, message", [
+    (struct.pack(">qqi", -7, 1, 4) + b"a:12", "unrecognized protocol version"),
+    (struct.pack(">qqi", PROTOCOL_VERSION_V1, 1, 0), "Unreasonable buffer length"),
+    (struct.pack(">qqi", PROTOCOL_VERSION_V1, 1, 2049), "Unreasonable buffer length"),
+    (struct.pack(">qqi", PROTOCOL_VERSION_V1, 1, 3) + b"a:b", "Bad port number"),
+    (struct.pack(">qqi", PROTOCOL_VERSION_V1, 1, 5) + b"a:1:2", "Badly formed address"),
+    (struct.pack(">qqi", PROTOCOL_VERSION_V1, 1, 9) + b"a:1", "Read only"),
+])
+def test_bad_headers(data, message):
+    with pytest.raises(InitialMessageError, match=message):
+        parse_initial_message(data)
