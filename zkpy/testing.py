@@ -1,11 +1,12 @@
-"""Test helpers: a throw-away standalone server and a four-letter-word client.
+"""Test helpers: throw-away servers and ensembles, a four-letter-word client.
 
 Stands for Curator's ``TestingServer`` (a real server in a temp directory)
-and ZooKeeper's ``FourLetterWordMain`` (send a 4lw, read the answer).
+and ``TestingCluster`` (an ensemble of them), and ZooKeeper's
+``FourLetterWordMain`` (send a 4lw, read the answer).
 
 :class:`TestingServer` runs ``python -m zkpy zoo.cfg`` as a child process,
 never in-process, so tests exercise the real server, its sockets and its
-shutdown. The child cannot outlive the test run: it gets
+shutdown; :class:`TestingCluster` runs one such process per peer. The child cannot outlive the test run: it gets
 ``PR_SET_PDEATHSIG=SIGKILL`` on Linux, every live server is killed at
 interpreter exit, and ``close()`` / ``__exit__`` / ``__del__`` stop it.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import ctypes.util
+import json
 import os
 import shlex
 import shutil
@@ -28,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 import weakref
 from collections.abc import Mapping, Sequence
 from typing import Callable, Optional
@@ -36,7 +40,8 @@ import zkpy
 from zkpy.cli.four_letter_word_main import four_letter_word
 from zkpy.server.config import format_properties
 
-__all__ = ["TestingServer", "TestingServerError", "four_letter_word", "find_free_port"]
+__all__ = ["TestingServer", "TestingCluster", "TestingServerError", "four_letter_word", "find_free_port",
+           "find_free_ports"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -46,6 +51,16 @@ def find_free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def find_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct TCP ports that were free a moment ago."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = find_free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 class TestingServerError(RuntimeError):
@@ -120,9 +135,14 @@ class TestingServer:
     :param temp_dir: use this directory for zoo.cfg/log/data instead of a
         fresh temporary one; it is never removed.
     :param keep_data: do not remove the temporary directory on close().
+    :param myid: write this server id to ``dataDir/myid`` before starting
+        (an ensemble member).
     :param start_timeout: seconds start() waits for the server.
     :param stop_timeout: seconds stop() waits after SIGTERM before SIGKILL.
     :param start: start the server in the constructor.
+    :param admin_port: run the AdminServer on this port (on ``host``); by
+        default it is off (``admin.enableServer=false``), so that servers
+        never compete for Java's default port 8080.
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -140,11 +160,14 @@ class TestingServer:
         data_dir: Optional[str | os.PathLike] = None,
         temp_dir: Optional[str | os.PathLike] = None,
         keep_data: bool = False,
+        myid: Optional[int] = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         start: bool = False,
+        admin_port: Optional[int] = None,
     ) -> None:
         self._host = host
+        self._admin_port = admin_port
         self._port = port if port is not None else find_free_port(host)
         self._tick_time = tick_time
         self._extra_config = dict(config or {})
@@ -163,6 +186,7 @@ class TestingServer:
             os.fspath(data_dir) if data_dir is not None else os.path.join(self._temp_dir, "data")
         )
         self._keep_data = keep_data
+        self._myid = myid
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self._proc: Optional[subprocess.Popen] = None
@@ -179,6 +203,18 @@ class TestingServer:
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def admin_port(self) -> Optional[int]:
+        """The AdminServer's port, None when it is disabled."""
+        return self._admin_port
+
+    @property
+    def admin_url(self) -> Optional[str]:
+        """``http://host:port/commands`` when the AdminServer is enabled."""
+        if self._admin_port is None:
+            return None
+        return f"http://{self._host}:{self._admin_port}/commands"
 
     @property
     def connect_string(self) -> str:
@@ -227,6 +263,9 @@ class TestingServer:
             "4lw.commands.whitelist": "*",
             "admin.enableServer": "false",
         }
+        if self._admin_port is not None:
+            cfg.update({"admin.enableServer": "true", "admin.serverAddress": self._host,
+                        "admin.serverPort": self._admin_port})
         if not self._force_sync:
             cfg["forceSync"] = "no"
         for key, value in self._extra_config.items():
@@ -264,14 +303,21 @@ class TestingServer:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def start(self) -> "TestingServer":
-        """Start the server and wait until it answers ``ruok`` with ``imok``
-        (and ``srvr`` no longer says it is not serving)."""
+    def start(self, wait: Optional[str] = "serving") -> "TestingServer":
+        """Start the server and wait until it serves: it answers ``ruok``
+        with ``imok`` and ``srvr`` no longer says it is not serving. With
+        ``wait="port"`` only until it answers ``ruok`` (a quorum peer serves
+        only once an ensemble has formed); with ``wait=None`` not at all."""
+        if wait not in ("serving", "port", None):
+            raise ValueError(f"wait must be 'serving', 'port' or None, not {wait!r}")
         if self._closed:
             raise TestingServerError("this TestingServer is closed")
         if self.is_running:
             return self
         os.makedirs(self._data_dir, exist_ok=True)
+        if self._myid is not None:
+            with open(os.path.join(self._data_dir, "myid"), "w", encoding="ascii") as f:
+                f.write(f"{self._myid}\n")
         self.write_config()
         with open(self.log_path, "ab") as log:
             log.write(f"---- zkpy.testing: starting {' '.join(self.command())}\n".encode())
@@ -287,34 +333,51 @@ class TestingServer:
                 close_fds=True,
             )
         _register(self)
+        if wait is None:
+            return self
         try:
-            self._wait_until_serving()
+            self._wait_until(self._is_serving if wait == "serving" else self._answers_ruok, wait)
         except BaseException:
             self.kill()
             raise
         return self
 
-    def _wait_until_serving(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
+    def wait_serving(self, timeout: Optional[float] = None) -> None:
+        """Wait until ``srvr`` no longer says the server is not serving."""
+        self._wait_until(self._is_serving, "serving", timeout)
+
+    def _wait_until(self, ready: Callable[[], bool], what: str, timeout: Optional[float] = None) -> None:
+        timeout = self.start_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
+            if self._proc is None or self._proc.poll() is not None:
+                status = None if self._proc is None else self._proc.returncode
                 raise TestingServerError(
-                    f"zkpy server exited with status {self._proc.returncode} while starting"
+                    f"zkpy server exited with status {status} while starting"
                     f"\n{self._describe()}"
                 )
-            if self._is_serving():
+            if ready():
                 return
             if time.monotonic() >= deadline:
+                goal = "answer ruok" if what == "port" else "answer ruok and serve"
                 raise TestingServerError(
-                    f"zkpy server did not answer ruok within {self.start_timeout}s"
+                    f"zkpy server did not {goal} within {timeout}s"
                     f"\n{self._describe()}"
                 )
             time.sleep(0.05)
 
+    def _answers_ruok(self) -> bool:
+        try:
+            answer = four_letter_word(self._host, self._port, "ruok", timeout=1.0)
+        except OSError:
+            return False
+        return answer == "imok" or "is not executed because it is not in the whitelist" in answer
+
     def _is_serving(self) -> bool:
         try:
-            if four_letter_word(self._host, self._port, "ruok", timeout=1.0) != "imok":
+            answer = four_letter_word(self._host, self._port, "ruok", timeout=1.0)
+            # ruok may be left out of 4lw.commands.whitelist; srvr never is.
+            if answer != "imok" and "is not executed because it is not in the whitelist" not in answer:
                 return False
             status = four_letter_word(self._host, self._port, "srvr", timeout=1.0)
         except OSError:
@@ -350,10 +413,10 @@ class TestingServer:
             proc.wait()
         _live_servers.discard(self)
 
-    def restart(self) -> "TestingServer":
+    def restart(self, wait: Optional[str] = "serving") -> "TestingServer":
         """stop() and start() again, on the same port and dataDir."""
         self.stop()
-        return self.start()
+        return self.start(wait=wait)
 
     def close(self) -> None:
         """stop() and remove the temp dir (unless keep_data or temp_dir)."""
@@ -381,6 +444,14 @@ class TestingServer:
     def four_letter_word(self, word: str, timeout: float = 5.0) -> str:
         """Send ``word`` to this server (see :func:`four_letter_word`)."""
         return four_letter_word(self._host, self._port, word, timeout)
+
+    def admin_command(self, name: str, timeout: float = 5.0, **params: object) -> dict:
+        """GET ``/commands/<name>?params`` from the AdminServer; the parsed JSON."""
+        if self.admin_url is None:
+            raise TestingServerError("the AdminServer is disabled (pass admin_port=...)")
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        with urllib.request.urlopen(f"{self.admin_url}/{name}{query}", timeout=timeout) as response:
+            return json.loads(response.read().decode("utf-8"))
 
     def _describe(self) -> str:
         return (
@@ -410,6 +481,207 @@ class TestingServer:
                 proc.wait(timeout=5)
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
+
+
+class TestingCluster:
+    """An ensemble of zkpy peers on loopback, one process each (Curator's
+    ``TestingCluster``), for quorum tests.
+
+    >>> with TestingCluster(3) as cluster:                   # doctest: +SKIP
+    ...     leader = cluster.wait_for_leader()
+    ...     cluster.kill(leader)
+
+    Peers ``1..n`` vote, ``n+1..n+observers`` observe. Each peer is a
+    :class:`TestingServer` (same process handling: ``PR_SET_PDEATHSIG``,
+    killed at exit, stopped by pid) in ``<temp_dir>/peer<sid>`` with its own
+    zoo.cfg, dataDir (with ``myid``) and ``server.log``; all listen on free
+    ports of ``host``. ``standaloneEnabled=false``, so one peer is an
+    ensemble too.
+
+    :param n: voting peers.
+    :param observers: observers.
+    :param tick_time, init_limit, sync_limit: the ensemble's timing.
+    :param config: extra zoo.cfg entries for every peer (None removes one).
+    :param jvm_flags: ``-D`` words for every peer.
+    :param start: start every peer and wait for a leader in the constructor.
+    """
+
+    __test__ = False
+
+    def __init__(
+        self,
+        n: int = 3,
+        observers: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        tick_time: int = 200,
+        init_limit: int = 10,
+        sync_limit: int = 5,
+        config: Optional[Mapping[str, object]] = None,
+        jvm_flags: str | Sequence[str] | None = None,
+        force_sync: bool = False,
+        temp_dir: Optional[str | os.PathLike] = None,
+        keep_data: bool = False,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 10.0,
+        start: bool = False,
+    ) -> None:
+        if n < 1 or observers < 0:
+            raise ValueError("a cluster needs at least one voter and no negative observers")
+        self._host = host
+        self._owns_temp_dir = temp_dir is None
+        self._temp_dir = os.path.abspath(
+            tempfile.mkdtemp(prefix="zkpy-cluster-") if temp_dir is None else os.fspath(temp_dir)
+        )
+        os.makedirs(self._temp_dir, exist_ok=True)
+        self._keep_data = keep_data
+        self._closed = False
+        self.start_timeout = start_timeout
+        self.voters = list(range(1, n + 1))
+        self.observers = list(range(n + 1, n + observers + 1))
+        sids = self.voters + self.observers
+        ports = find_free_ports(3 * len(sids), host)
+        self._client_ports = {sid: ports[3 * i] for i, sid in enumerate(sids)}
+        members: dict[str, object] = {}
+        for i, sid in enumerate(sids):
+            role = ":observer" if sid in self.observers else ""
+            members[f"server.{sid}"] = f"{host}:{ports[3 * i + 1]}:{ports[3 * i + 2]}{role}"
+        self._peers: dict[int, TestingServer] = {}
+        for sid in sids:
+            cfg: dict[str, object] = dict(members)
+            cfg.update(initLimit=init_limit, syncLimit=sync_limit, standaloneEnabled="false")
+            if sid in self.observers:
+                cfg["peerType"] = "observer"
+            cfg.update(config or {})
+            self._peers[sid] = TestingServer(
+                self._client_ports[sid], host=host, tick_time=tick_time, config=cfg, jvm_flags=jvm_flags,
+                force_sync=force_sync, temp_dir=os.path.join(self._temp_dir, f"peer{sid}"), myid=sid,
+                start_timeout=start_timeout, stop_timeout=stop_timeout,
+            )
+        if start:
+            try:
+                self.start()
+            except BaseException:
+                self.close()
+                raise
+
+    # -- properties -----------------------------------------------------------
+
+    @property
+    def sids(self) -> list[int]:
+        return self.voters + self.observers
+
+    @property
+    def temp_dir(self) -> str:
+        return self._temp_dir
+
+    @property
+    def connect_string(self) -> str:
+        """Every peer's ``host:port``, comma separated."""
+        return ",".join(self._peers[sid].connect_string for sid in self.sids)
+
+    def peer(self, sid: int) -> TestingServer:
+        return self._peers[sid]
+
+    __getitem__ = peer
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self, *sids: int, wait: bool = True) -> "TestingCluster":
+        """Start the given peers (all of them by default), in that order.
+
+        With ``wait``: after starting all peers, wait for a leader backed by
+        a quorum (:meth:`wait_for_leader`); after starting some, wait until
+        each of them serves (is leader, follower or observer)."""
+        targets = list(sids) or self.sids
+        for sid in targets:
+            self._peers[sid].start(wait="port")
+        if wait:
+            if sids:
+                deadline = time.monotonic() + self.start_timeout
+                for sid in targets:
+                    self._peers[sid].wait_serving(max(0.1, deadline - time.monotonic()))
+            else:
+                self.wait_for_leader()
+        return self
+
+    def stop(self, sid: int) -> None:
+        """Stop one peer (SIGTERM, clean shutdown)."""
+        self._peers[sid].stop()
+
+    def kill(self, sid: int) -> None:
+        """SIGKILL one peer (a crash)."""
+        self._peers[sid].kill()
+
+    def close(self) -> None:
+        """Stop every peer and remove the temp dir (unless keep_data or temp_dir)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for peer in self._peers.values():
+                peer.close()
+        finally:
+            if self._owns_temp_dir and not self._keep_data:
+                shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> "TestingCluster":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- roles ------------------------------------------------------------------
+
+    def mode(self, sid: int) -> Optional[str]:
+        """"leader", "follower" or "observer" as ``srvr`` reports it; None
+        while the peer is down, LOOKING or otherwise not serving."""
+        peer = self._peers[sid]
+        if not peer.is_running:
+            return None
+        try:
+            text = peer.four_letter_word("srvr", timeout=1.0)
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("Mode: "):
+                return line[len("Mode: "):].strip()
+        return None
+
+    def modes(self) -> dict[int, Optional[str]]:
+        """:meth:`mode` of every peer."""
+        return {sid: self.mode(sid) for sid in self.sids}
+
+    def leader(self) -> Optional[int]:
+        """The sid of the one peer that reports ``Mode: leader``; None if
+        there is none, or more than one."""
+        leaders = [sid for sid, mode in self.modes().items() if mode == "leader"]
+        return leaders[0] if len(leaders) == 1 else None
+
+    def wait_for_leader(self, timeout: Optional[float] = None) -> int:
+        """Wait until exactly one peer leads and a majority of the voters
+        report leader or follower; return the leader's sid."""
+        timeout = self.start_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        modes: dict[int, Optional[str]] = {}
+        while True:
+            modes = self.modes()
+            leaders = [sid for sid, mode in modes.items() if mode == "leader"]
+            settled = [sid for sid in self.voters if modes.get(sid) in ("leader", "follower")]
+            if len(leaders) == 1 and len(settled) > len(self.voters) // 2:
+                return leaders[0]
+            if time.monotonic() >= deadline:
+                tails = "\n".join(f"--- peer {sid} ({modes.get(sid)}):\n{self._peers[sid].log_tail(15)}"
+                                  for sid in self.sids)
+                raise TestingServerError(f"no leader with a quorum within {timeout}s: {modes}\n{tails}")
+            time.sleep(0.05)
+
+    def log_tail(self, sid: int, lines: int = 50) -> str:
+        return self._peers[sid].log_tail(lines)
+
+    def __repr__(self) -> str:
+        running = [sid for sid in self.sids if self._peers[sid].is_running]
+        return f"<TestingCluster voters={self.voters} observers={self.observers} running={running}>"
 
 
 def _cfg_value(value: object) -> str:

@@ -8,6 +8,7 @@ check exactly what comes back, including that the server closed the socket.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
@@ -15,8 +16,9 @@ import time
 from zkpy.defs import OpCode
 from zkpy.jute.archive import InputArchive, OutputArchive
 from zkpy.jute.records import (
-    OPEN_ACL_UNSAFE, ConnectRequest, ConnectResponse, CreateRequest, ReplyHeader, RequestHeader,
-    WatcherEvent,
+    OPEN_ACL_UNSAFE, ConnectRequest, ConnectResponse, CreateRequest, CreateResponse, DeleteRequest,
+    ExistsRequest, GetChildrenRequest, GetChildrenResponse, GetDataRequest, GetDataResponse, ReplyHeader,
+    RequestHeader, SetDataRequest, SetDataResponse, WatcherEvent,
 )
 
 _LEN = struct.Struct(">i")
@@ -166,8 +168,46 @@ class WireClient:
                 response = response_cls.deserialize(inp)
             return header, response, events
 
+    def read_until(self, xid: int) -> list[tuple[ReplyHeader, InputArchive]]:
+        """Every frame up to and including the reply to ``xid``, in arrival order."""
+        frames = []
+        while True:
+            header, inp = self.read_reply()
+            frames.append((header, inp))
+            if header.xid == xid:
+                return frames
+
+    # The usual operations; each returns (header, response or None, events).
     def create(self, path: str, data: bytes = b"", flags: int = 0):
-        return self.call(OpCode.create, CreateRequest(path, data, OPEN_ACL_UNSAFE, flags))
+        return self.call(OpCode.create, CreateRequest(path, data, OPEN_ACL_UNSAFE, flags), CreateResponse)
+
+    def delete(self, path: str, version: int = -1):
+        return self.call(OpCode.delete, DeleteRequest(path, version))
+
+    def exists(self, path: str, watch: bool = False):
+        return self.call(OpCode.exists, ExistsRequest(path, watch), SetDataResponse)
+
+    def get_data(self, path: str, watch: bool = False):
+        return self.call(OpCode.getData, GetDataRequest(path, watch), GetDataResponse)
+
+    def set_data(self, path: str, data: bytes, version: int = -1):
+        return self.call(OpCode.setData, SetDataRequest(path, data, version), SetDataResponse)
+
+    def get_children(self, path: str, watch: bool = False):
+        return self.call(OpCode.getChildren, GetChildrenRequest(path, watch), GetChildrenResponse)
+
+    def ping(self) -> ReplyHeader:
+        """Send a ping (xid -2) and return its reply header."""
+        self.send_request(OpCode.ping, xid=-2)
+        while True:
+            header, _ = self.read_reply()
+            if header.xid == -2:
+                return header
+
+    def close_session(self) -> ReplyHeader:
+        """closeSession, then wait for the reply (the server closes the socket after it)."""
+        header, _, _ = self.call(OpCode.closeSession)
+        return header
 
 
 def connect(server, **handshake_kwargs) -> WireClient:
@@ -180,3 +220,20 @@ def connect(server, **handshake_kwargs) -> WireClient:
         client.close()
         raise
     return client
+
+
+@contextlib.contextmanager
+def session(server, **handshake_kwargs):
+    """Like :func:`connect`, and on exit close the session too (not just the
+    socket), so that no session of a finished test expires later, in the
+    middle of another test's zxid arithmetic."""
+    client = connect(server, **handshake_kwargs)
+    try:
+        yield client
+    finally:
+        try:
+            client.sock.settimeout(2.0)
+            client.close_session()
+        except (ConnectionClosed, OSError, AssertionError):
+            pass  # the test's connection was closed (or the session moved): nothing to close here
+        client.close()

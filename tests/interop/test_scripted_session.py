@@ -113,7 +113,8 @@ def script(zk: KazooClient) -> list:
     return out
 
 
-def run_against(connect_string: str) -> list:
+def run_against(connect_string: str, script=script) -> list:
+    """Run ``script`` on a new kazoo session to ``connect_string``."""
     zk = KazooClient(hosts=connect_string, timeout=10)
     zk.start(timeout=20)
     try:

@@ -15,7 +15,7 @@ class Recorder:
     def __init__(self):
         self.events = []
 
-    def process(self, event):
+    def process(self, event, acl=None):
         self.events.append((event.type, event.path))
 
 

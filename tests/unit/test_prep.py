@@ -36,6 +36,7 @@ class Harness:
     max_buffer = 0xFFFFF
     extended_types_enabled = False
     reconfig_enabled = False
+    enforce_quota = False
 
     def __init__(self):
         self.zk_db = Db()

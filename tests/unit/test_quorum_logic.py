@@ -283,3 +283,248 @@ def test_pre_35_header_is_a_bare_sid():
 def test_bad_headers(data, message):
     with pytest.raises(InitialMessageError, match=message):
         parse_initial_message(data)
+
+
+# -- the LOOKING state machine (ElectionState) -------------------------------------------------
+
+from zkpy.quorum.election_state import LONG_MIN, ElectionState, Proposal  # noqa: E402
+from zkpy.quorum.notification import Notification  # noqa: E402
+
+LOOKING, FOLLOWING, LEADING, OBSERVING = (ServerState.LOOKING, ServerState.FOLLOWING, ServerState.LEADING,
+                                          ServerState.OBSERVING)
+
+
+def note(sid, leader, zxid=0, round_=1, peer_epoch=0, state=LOOKING, version=2):
+    return Notification(sid, int(state), leader, zxid, round_, peer_epoch, version)
+
+
+def fresh(my_id=1, voters=(1, 2, 3), observers=(), zxid=0, epoch=0, clock=0):
+    es = ElectionState(my_id, clock)
+    qv = QuorumMaj(members(voters, observers))
+    participant = my_id not in observers
+    init = ElectionState.initial_proposal(my_id, participant, my_id in voters, zxid, epoch)
+    es.new_round(init, [qv], participant)
+    return es
+
+
+def test_new_round_increments_the_clock_and_proposes_ourselves():
+    es = fresh(my_id=2, zxid=5, epoch=1, clock=7)
+    assert es.logical_clock == 8
+    assert es.proposal == Proposal(2, 5, 1)
+    assert es.recvset == {} and es.outofelection == {}
+
+
+def test_a_non_voter_proposes_nobody():
+    assert ElectionState.initial_proposal(4, False, False, 9, 9) == Proposal(LONG_MIN, LONG_MIN, LONG_MIN)
+    assert ElectionState.initial_proposal(4, True, True, 9, 2) == Proposal(4, 9, 2)
+
+
+def test_a_better_vote_in_our_round_is_adopted_and_broadcast():
+    es = fresh(my_id=1)
+    step = es.receive(note(3, 3))
+    assert step.broadcast and not step.finalize
+    assert es.proposal == Proposal(3, 0, 0)
+    step = es.receive(note(2, 2))           # worse than 3: counted, nothing to send
+    assert not step.broadcast and es.recvset[2].id == 2
+
+
+def test_quorum_for_our_proposal_asks_for_the_finalize_wait():
+    es = fresh(my_id=1)
+    es.receive(note(3, 3))
+    step = es.receive(note(1, 3))           # our own notification, looped back
+    assert step.finalize                    # {1, 3} of 3 vote for 3
+    assert es.supersedes(note(2, 2, zxid=1))      # a higher zxid beats sid 3
+    assert not es.supersedes(note(2, 2))
+    decision = es.decide()
+    assert decision.state == FOLLOWING and decision.vote.id == 3 and decision.vote.election_epoch == 1
+
+
+def test_the_leader_decides_leading():
+    es = fresh(my_id=3)
+    es.receive(note(3, 3))
+    assert es.receive(note(1, 3)).finalize
+    assert es.decide().state == LEADING
+
+
+def test_a_newer_round_resets_the_votes_and_takes_the_better_of_it_and_us():
+    es = fresh(my_id=2, zxid=4)
+    es.receive(note(1, 1, zxid=0))
+    step = es.receive(note(3, 1, zxid=0, round_=5))   # sid 3 is in round 5, voting for 1
+    assert step.broadcast
+    assert es.logical_clock == 5
+    assert es.proposal == Proposal(2, 4, 0)           # our zxid 4 beats 1's zxid 0
+    assert set(es.recvset) == {3}
+
+
+def test_older_rounds_and_minus_one_zxids_are_ignored():
+    es = fresh(my_id=1, clock=4)
+    assert es.receive(note(2, 2, round_=3)).ignored
+    assert es.receive(note(2, 2, zxid=-1, round_=5)).ignored
+    assert es.logical_clock == 5 and es.recvset == {}
+    minus = fresh(my_id=1, zxid=-1)
+    assert "our zxid is -1" in minus.receive(note(2, 2)).ignored
+
+
+def test_non_members_and_observers_do_not_count():
+    es = fresh(my_id=1, voters=(1, 2, 3), observers=(4,))
+    assert es.receive(note(9, 2)).warn                        # unknown sender
+    assert es.receive(note(2, 4)).warn                        # proposes an observer
+    assert es.receive(note(4, 3, state=OBSERVING)).ignored    # an observer speaking
+    assert es.receive(note(2, 2, state=OBSERVING)).ignored
+    assert es.recvset == {}
+
+
+def test_a_zero_weight_server_is_never_adopted():
+    servers = {sid: f"127.0.0.1:{10000 + sid}:{20000 + sid}" for sid in (1, 2, 3)}
+    qv = verifier_from_config(servers, {1: "1:2:3"}, {3: "0"})
+    es = ElectionState(1)
+    es.new_round(Proposal(1, 0, 0), [qv])
+    step = es.receive(note(3, 3, zxid=100))
+    assert not step.broadcast and es.proposal.leader == 1
+
+
+def test_settled_votes_of_our_round_need_the_leader_to_say_it_leads():
+    es = fresh(my_id=1)
+    assert es.receive(note(3, 2, state=FOLLOWING, peer_epoch=1)).decision is None
+    step = es.receive(note(2, 2, state=LEADING, peer_epoch=1))
+    assert step.decision is not None
+    assert step.decision.state == FOLLOWING and step.decision.vote.id == 2
+
+
+def test_a_late_joiner_adopts_an_established_leader_from_another_round():
+    es = fresh(my_id=3, zxid=9, epoch=0)       # restarted: round 1, others settled in round 4
+    assert es.receive(note(1, 2, state=FOLLOWING, round_=4, peer_epoch=2)).decision is None
+    step = es.receive(note(2, 2, state=LEADING, round_=4, peer_epoch=2))
+    assert step.decision.vote.id == 2 and step.decision.state == FOLLOWING
+    assert es.logical_clock == 4
+
+
+def test_a_late_joiner_needs_the_same_peer_epoch_from_a_quorum():
+    es = fresh(my_id=3)
+    es.receive(note(1, 2, state=FOLLOWING, round_=4, peer_epoch=1))
+    assert es.receive(note(2, 2, state=LEADING, round_=4, peer_epoch=2)).decision is None
+
+
+def test_replies_of_the_worker_receiver():
+    es = fresh(my_id=2, zxid=3, epoch=1, clock=4)          # round 5
+    current = Vote(3, 7, 4, 2, FOLLOWING)
+    observer_note = note(9, LONG_MIN, round_=1)
+    reply = es.reply_to(observer_note, sender_is_voter=False, my_state=LOOKING, current_vote=current)
+    assert (reply.leader, reply.zxid, reply.election_epoch, reply.state, reply.peer_epoch) == (3, 7, 5, LOOKING, 2)
+    behind = es.reply_to(note(1, 1, round_=2), sender_is_voter=True, my_state=LOOKING, current_vote=current)
+    assert (behind.leader, behind.zxid, behind.election_epoch, behind.peer_epoch) == (2, 3, 5, 1)
+    assert es.reply_to(note(1, 1, round_=5), sender_is_voter=True, my_state=LOOKING, current_vote=current) is None
+    settled = es.reply_to(note(1, 1, round_=9), sender_is_voter=True, my_state=FOLLOWING, current_vote=current)
+    assert (settled.leader, settled.election_epoch, settled.state, settled.peer_epoch) == (3, 4, FOLLOWING, 2)
+    assert es.reply_to(note(1, 1, state=LEADING), sender_is_voter=True, my_state=FOLLOWING,
+                       current_vote=current) is None
+
+
+class SimPeer:
+    """One peer of the simulated election below: ElectionState plus what
+    FastLeaderElection's threads would do with it."""
+
+    def __init__(self, sid, voters, observers, zxid, epoch):
+        self.sid = sid
+        self.voters = voters
+        self.state = ElectionState(sid)
+        self.qv = QuorumMaj(members(voters, observers))
+        participant = sid in voters
+        init = ElectionState.initial_proposal(sid, participant, participant, zxid, epoch)
+        self.state.new_round(init, [self.qv], participant)
+        self.peer_state = LOOKING
+        self.current_vote = Vote(sid, zxid, -1, epoch)
+
+    def notifications(self):
+        p = self.state.proposal
+        return [(to, note(self.sid, p.leader, p.zxid, self.state.logical_clock, p.epoch)) for to in self.voters]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2), st.data())
+def test_simulated_election_elects_the_highest_epoch_zxid_sid(n_voters, n_observers, data):
+    """Any delivery order on a network that delivers within finalizeWait:
+    every peer decides, all on the voter with the highest (epoch, zxid, sid),
+    which alone leads; observers observe."""
+    voters = list(range(1, n_voters + 1))
+    observers = list(range(n_voters + 1, n_voters + n_observers + 1))
+    facts = {sid: (data.draw(st.integers(0, 2)), data.draw(st.integers(0, 3))) for sid in voters}
+    peers = {sid: SimPeer(sid, voters, observers, facts.get(sid, (0, 0))[1], facts.get(sid, (0, 0))[0])
+             for sid in voters + observers}
+    network = [m for p in peers.values() for m in p.notifications()]
+    steps = 0
+    while any(p.peer_state == LOOKING for p in peers.values()):
+        steps += 1
+        assert steps < 5000, "the election did not converge"
+        if not network:
+            # Quiet network: the undecided peers' poll times out and they re-send.
+            network += [m for p in peers.values() if p.peer_state == LOOKING for m in p.notifications()]
+            continue
+        to, n = network.pop(data.draw(st.integers(0, len(network) - 1)))
+        peer = peers[to]
+        sender_is_voter = n.sid in voters
+        reply = peer.state.reply_to(n, sender_is_voter=sender_is_voter, my_state=peer.peer_state,
+                                    current_vote=peer.current_vote)
+        if reply is not None:
+            network.append((n.sid, Notification(to, int(reply.state), reply.leader, reply.zxid,
+                                                 reply.election_epoch, reply.peer_epoch, 2)))
+        if peer.peer_state != LOOKING or not sender_is_voter:
+            continue
+        step = peer.state.receive(n)
+        if step.broadcast:
+            network += peer.notifications()
+        decision = step.decision
+        if step.finalize and not any(dest == to and peer.state.supersedes(m) for dest, m in network):
+            decision = peer.state.decide()
+        if decision is not None:
+            peer.peer_state = decision.state
+            peer.current_vote = decision.vote
+    best = max(voters, key=lambda sid: (facts[sid][0], facts[sid][1], sid))
+    for sid, peer in peers.items():
+        assert peer.current_vote.id == best
+        expected = LEADING if sid == best else (OBSERVING if sid in observers else FOLLOWING)
+        assert peer.peer_state == expected
+
+
+# -- quorum packets ---------------------------------------------------------------------------
+
+from zkpy.jute.records import Id, QuorumPacket  # noqa: E402
+from zkpy.quorum import quorum_packet as qp  # noqa: E402
+
+
+def _reader(data):
+    pos = 0
+
+    def read_exact(n):
+        nonlocal pos
+        if pos + n > len(data):
+            raise EOFError
+        chunk = data[pos:pos + n]
+        pos += n
+        return chunk
+    return read_exact
+
+
+@given(st.integers(-2**31, 2**31 - 1), st.integers(-2**63, 2**63 - 1), st.none() | st.binary(max_size=64),
+       st.none() | st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=3))
+def test_quorum_packet_stream_round_trip(ptype, zxid, data, auth):
+    packet = QuorumPacket(ptype, zxid, data, None if auth is None else [Id(a, b) for a, b in auth])
+    raw = packet.to_bytes()
+    assert qp.read_quorum_packet(_reader(raw)) == packet
+
+
+def test_learner_info_and_zab_bytes():
+    info = qp.learner_info(3, 0x100000000)
+    assert info == struct.pack(">qiq", 3, 0x10000, 0x100000000)
+    assert qp.parse_learner_info(info) == (3, 0x10000, 0x100000000)
+    assert qp.parse_learner_info(struct.pack(">q", 5)) == (5, 0, None)   # a pre-3.4 learner
+    assert qp.parse_learner_info(None) == (None, 0, None)
+    # FOLLOWERINFO as Java 3.8 frames it: type 11, acceptedEpoch<<32, LearnerInfo, null authinfo.
+    raw = QuorumPacket(qp.FOLLOWERINFO, qp.make_zxid(2, 0), info, None).to_bytes()
+    assert raw == struct.pack(">iqi", 11, 2 << 32, 20) + info + struct.pack(">i", -1)
+    assert qp.epoch_of(qp.make_zxid(7, 5)) == 7
+
+
+def test_quorum_packet_reader_refuses_absurd_lengths():
+    with pytest.raises(ValueError, match="Unreasonable length"):
+        qp.read_quorum_packet(_reader(struct.pack(">iqi", 5, 0, 1 << 30)))

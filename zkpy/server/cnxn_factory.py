@@ -26,6 +26,7 @@ from ..defs import NOTIFICATION_XID, KeeperState
 from ..jute.archive import JuteError, OutputArchive
 from ..jute.records import ReplyHeader, WatcherEvent
 from . import four_letter
+from .session_tracker import now_ms
 
 LOG = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class NIOServerCnxn:
         self.owner = self  # Java's cnxn "owner" for SESSIONMOVED checks
         self.established = time.time()
         self.created = time.monotonic()
+        self.last_active_ms = now_ms()  # for the dump 4lw's connection buckets
+        self.outstanding = 0  # requests read and not answered yet (Java: outstandingCount)
         self.packets_received = 0
         self.packets_sent = 0
         self.last_op = "NA"
@@ -85,7 +88,9 @@ class NIOServerCnxn:
 
     # -- output -----------------------------------------------------------------------------
     def send_payload(self, payload: bytes) -> None:
-        """Frame and send one packet."""
+        """Frame and send one packet (the ConnectResponse)."""
+        self.packets_sent += 1
+        self.factory.packet_sent()
         self.send_buffer(_LEN.pack(len(payload)) + payload)
 
     def send_buffer(self, data: bytes) -> None:
@@ -115,12 +120,19 @@ class NIOServerCnxn:
             body.serialize(out)
         buf = out.buf
         _LEN.pack_into(buf, 0, len(buf) - 4)
+        if header.xid > 0 and self.outstanding > 0:
+            self.outstanding -= 1
         self.packets_sent += 1
-        self.factory.packet_sent()
+        self.factory.packet_sent(len(buf) - 4)
         self.send_buffer(bytes(buf))
 
-    def process(self, event) -> None:
-        """Deliver a watch event (Java: ServerCnxn.process(WatchedEvent))."""
+    def process(self, event, acl=None) -> None:
+        """Deliver a watch event, unless this connection may not READ a node
+        with ``acl`` (Java 3.8.4: ServerCnxn.process(WatchedEvent, List<ACL>))."""
+        if acl is not None:
+            zks = self.factory.zks
+            if zks is not None and not zks.may_read(acl, self.auth_info):
+                return
         self.process_event(event.type, event.path, event.state)
 
     def process_event(self, event_type: int, path: str, state: int = KeeperState.SyncConnected) -> None:
@@ -170,7 +182,7 @@ class NIOServerCnxn:
         self.last_zxid = zxid
         now = time.monotonic()
         latency = int((now - request.create_time) * 1000)
-        self.last_response_time = int(time.time() * 1000)
+        self.last_response_time = now_ms()  # Java: Time.currentElapsedTime()
         self.last_latency = latency
         if self.min_latency is None or latency < self.min_latency:
             self.min_latency = latency
@@ -179,25 +191,41 @@ class NIOServerCnxn:
         self.latency_count += 1
 
     def reset_stats(self) -> None:
+        """What ``crst`` does to each connection (Java: ServerCnxn.resetStats)."""
         self.packets_received = self.packets_sent = 0
         self.min_latency, self.max_latency, self.total_latency, self.latency_count = None, 0, 0, 0
         self.last_op, self.last_cxid, self.last_zxid = "NA", -1, -1
+        self.last_response_time = self.last_latency = 0
 
     def queued_count(self) -> int:
         with self._out_lock:
             return len(self._out)
+
+    def interest_ops(self) -> int:
+        """Java's SelectionKey interest ops: 1 = read, 4 = write, 0 = neither
+        (a closing connection, e.g. the one running a four-letter word)."""
+        if self.closing or self.closed:
+            return 0
+        ops = 0 if (self.paused or self.throttled) else 1
+        return ops | 4 if self.has_output() else ops
 
 
 class NIOServerCnxnFactory:
     """Accepts clients and moves their bytes (Java: NIOServerCnxnFactory)."""
 
     def __init__(self, host: str, port: int, *, max_client_cnxns: int = 60, max_buffer: int = 0xFFFFF,
-                 sessionless_timeout_ms: int = 10000, listen_backlog: int = -1, four_letter_whitelist=None):
+                 sessionless_timeout_ms: int = 10000, listen_backlog: int = -1, four_letter_whitelist=None,
+                 max_cnxns: int = 0):
         self.max_client_cnxns = max_client_cnxns
+        #: ``zookeeper.maxCnxns``: all connections together; 0 = no limit.
+        self.max_cnxns = max_cnxns
         self.max_buffer = max_buffer
         self.sessionless_timeout = sessionless_timeout_ms / 1000.0
         self.four_letter_whitelist = four_letter_whitelist
+        self.listen_backlog = listen_backlog
         self.zks = None
+        #: The QuorumPeer this factory serves in an ensemble (set by the peer), else None.
+        self.quorum_peer = None
         self.cnxns: set[NIOServerCnxn] = set()
         self.session_map: dict[int, NIOServerCnxn] = {}
         self._per_ip: collections.Counter[str] = collections.Counter()
@@ -250,11 +278,27 @@ class NIOServerCnxnFactory:
             self._wake_r.close()
             self._wake_w.close()
 
-    def packet_sent(self) -> None:
+    def packet_sent(self, response_size: int | None = None) -> None:
+        """Count one packet sent; ``response_size`` for a reply (not the
+        ConnectResponse nor four-letter output), as Java's serialize() does."""
         self.packets_sent += 1
         zks = self.zks
         if zks is not None:
             zks.stats.packet_sent()
+            if response_size is not None:
+                zks.stats.update_client_response_size(response_size)
+
+    def packet_received(self, cnxn: NIOServerCnxn) -> None:
+        cnxn.packets_received += 1
+        self.packets_received += 1
+        zks = self.zks
+        if zks is not None:
+            zks.stats.packet_received()
+
+    def reset_all_connection_stats(self) -> None:
+        """``crst`` (Java: ServerCnxnFactory.resetAllConnectionStats)."""
+        for cnxn in self.connections():
+            cnxn.reset_stats()
 
     # -- requests from other threads ---------------------------------------------------------
     def _wakeup(self) -> None:
@@ -392,6 +436,10 @@ class NIOServerCnxnFactory:
                 LOG.warning("accept failed: %s", e)
                 return
             ip = addr[0]
+            if 0 < self.max_cnxns <= len(self.cnxns):
+                LOG.error("Too many connections %d - max is %d", len(self.cnxns), self.max_cnxns)
+                sock.close()
+                continue
             if self.max_client_cnxns > 0 and self._per_ip[ip] >= self.max_client_cnxns:
                 LOG.warning("Too many connections from %s - max is %d", ip, self.max_client_cnxns)
                 sock.close()
@@ -421,6 +469,7 @@ class NIOServerCnxnFactory:
             self._really_close(cnxn)
             return
         cnxn.inbuf += data
+        cnxn.last_active_ms = now_ms()
         self._process_input(cnxn)
 
     def _process_input(self, cnxn: NIOServerCnxn) -> None:
@@ -430,7 +479,7 @@ class NIOServerCnxnFactory:
             if len(buf) < 4:
                 return
             if not cnxn.initialized and four_letter.is_command(bytes(buf[:4])):
-                self._four_letter(cnxn, bytes(buf[:4]))
+                self._four_letter(cnxn)
                 return
             length = _LEN.unpack_from(buf, 0)[0]
             if length < 0 or length > self.max_buffer:
@@ -450,6 +499,12 @@ class NIOServerCnxnFactory:
             cnxn.packets_received += 1
             self.packets_received += 1
             zks = self.zks
+            if zks is not None:
+                if not cnxn.initialized:
+                    # The server counts the rest in process_packet; Java counts every packet.
+                    zks.stats.packet_received()
+                elif length >= 4 and _LEN.unpack_from(payload, 0)[0] > 0:
+                    cnxn.outstanding += 1  # a request with a real xid gets one reply
             if zks is None or not zks.is_running():
                 LOG.debug("Closing %s: ZooKeeperServer not running", cnxn.remote)
                 self._really_close(cnxn)
@@ -469,21 +524,36 @@ class NIOServerCnxnFactory:
                 self._really_close(cnxn)
                 return
 
-    def _four_letter(self, cnxn: NIOServerCnxn, word: bytes) -> None:
+    def _four_letter(self, cnxn: NIOServerCnxn) -> None:
+        """Answer a four-letter word on a thread, then close (Java:
+        NIOServerCnxn.checkFourLetterWord)."""
+        buf = cnxn.inbuf
+        command = four_letter.command_name(bytes(buf[:4]))
+        enabled = four_letter.is_enabled(command, self.four_letter_whitelist)
+        arg = None
+        if command == "stmk" and enabled:
+            if len(buf) < 12:
+                return  # wait for the 8-byte trace mask
+            arg = struct.unpack_from(">q", buf, 4)[0]
+            del buf[:12]
+        else:
+            del buf[:4]
         cnxn.initialized = True
         cnxn.closing = True
-        del cnxn.inbuf[:4]
-        command = word.decode("latin-1")
+        self.packet_received(cnxn)
         self._update_interest(cnxn)
 
         def run() -> None:
             try:
-                text = four_letter.run(command, self, cnxn)
+                text = four_letter.run(command, self, cnxn, arg)
             except Exception:
                 LOG.exception("four letter word %s failed", command)
                 text = ""
             if text:
                 cnxn.send_buffer(text.encode("utf-8"))
+                # Java counts each flush of the 4lw writer as a packet sent.
+                cnxn.packets_sent += 1
+                self.packet_sent()
             self.request_close(cnxn)
 
         threading.Thread(target=run, name=f"4lw-{command}", daemon=True).start()

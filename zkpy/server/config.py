@@ -114,7 +114,10 @@ _MEMBERSHIP_KEYS = frozenset({"version"})
 #: System properties without the ``zookeeper.`` prefix that zkpy reads. A
 #: zoo.cfg key with one of these names (or starting with ``zookeeper.``) is
 #: taken as that property (a zkpy extension; see the module docstring).
-ZKPY_PROPERTY_NAMES = frozenset({"readonlymode.enabled", "jute.maxbuffer"})
+ZKPY_PROPERTY_NAMES = frozenset({
+    "readonlymode.enabled", "jute.maxbuffer", "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute", "znode.container.maxNeverUsedIntervalMs",
+})
 
 _INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -140,10 +143,18 @@ def _logical_lines(text: str) -> Iterable[str]:
     backslashes continues on the next one, whose leading whitespace is
     skipped.
     """
+    for _lineno, line in _numbered_logical_lines(text):
+        yield line
+
+
+def _numbered_logical_lines(text: str) -> Iterable[tuple[int, str]]:
+    """:func:`_logical_lines` with the (1-based) number of the physical line each starts on."""
     physical = re.split(r"\r\n|\r|\n", text)
     pending: Optional[str] = None
-    for line in physical:
+    start = 0
+    for lineno, line in enumerate(physical, 1):
         if pending is None:
+            start = lineno
             stripped = line.lstrip(_WHITESPACE)
             if not stripped or stripped[0] in "#!":
                 continue
@@ -153,10 +164,10 @@ def _logical_lines(text: str) -> Iterable[str]:
         if trailing % 2 == 1:
             pending = (pending or "") + stripped[:-1]
             continue
-        yield (pending or "") + stripped
+        yield start, (pending or "") + stripped
         pending = None
     if pending:
-        yield pending
+        yield start, pending
 
 
 def _unescape(text: str, where: str) -> str:
@@ -217,19 +228,23 @@ def _split_key_value(line: str) -> tuple[str, str]:
     return line[:key_end], rest
 
 
-def parse_properties(text: str, source: str = "<string>") -> dict[str, str]:
+def parse_properties(text: str, source: str = "<string>",
+                     line_numbers: Optional[dict[str, int]] = None) -> dict[str, str]:
     """Parse properties-file text as ``java.util.Properties.load`` does.
 
     Supports ``key=value``, ``key: value`` and ``key value``; ``#`` and ``!``
     comment lines; backslash line continuation; the escapes ``\\t \\n \\r \\f
     \\uXXXX`` and ``\\<any>``. Keys and values are returned as Java stores
     them (values keep trailing whitespace); a later duplicate key wins.
+    ``line_numbers``, if given, receives each key's line (the last one).
     """
     props: dict[str, str] = {}
-    for line in _logical_lines(text):
+    for lineno, line in _numbered_logical_lines(text):
         raw_key, raw_value = _split_key_value(line)
-        key = _unescape(raw_key, f"{source} (key {raw_key!r})")
-        props[key] = _unescape(raw_value, f"{source} (key {key!r})")
+        key = _unescape(raw_key, f"{source} line {lineno} (key {raw_key!r})")
+        props[key] = _unescape(raw_value, f"{source} line {lineno} (key {key!r})")
+        if line_numbers is not None:
+            line_numbers[key] = lineno
     return props
 
 
@@ -271,11 +286,11 @@ def format_properties(props: Mapping[str, object], header: Optional[str] = None)
     return "\n".join(lines) + "\n"
 
 
-def load_properties(path: str | os.PathLike) -> dict[str, str]:
+def load_properties(path: str | os.PathLike, line_numbers: Optional[dict[str, int]] = None) -> dict[str, str]:
     """Read a properties file (ISO-8859-1, as ``Properties.load(InputStream)``)."""
     with open(path, "rb") as f:
         data = f.read()
-    return parse_properties(data.decode("latin-1"), source=os.fspath(path))
+    return parse_properties(data.decode("latin-1"), source=os.fspath(path), line_numbers=line_numbers)
 
 
 # --------------------------------------------------------------------------
@@ -476,6 +491,18 @@ def _read_myid(data_dir: str) -> int:
         raise ConfigException(f"serverid {first} is not a number (in {path})") from None
 
 
+class _EntryTracker(dict):
+    """The zoo.cfg entries, remembering which one is being parsed (for the
+    line number of an error)."""
+
+    current: Optional[str] = None
+
+    def items(self):  # type: ignore[override]
+        for key, value in super().items():
+            self.current = key
+            yield key, value
+
+
 @attrs.define(kw_only=True)
 class ServerConfig:
     """A parsed zoo.cfg: Java's ``QuorumPeerConfig`` fields plus the system
@@ -546,6 +573,13 @@ class ServerConfig:
     four_letter_word_whitelist: frozenset[str] = frozenset({"srvr"})
     read_only_mode_enabled: bool = False
     extended_types_enabled: bool = False
+    #: ``zookeeper.enforceQuota``: refuse writes past a hard quota limit.
+    enforce_quota: bool = False
+    #: ContainerManager: ``znode.container.checkIntervalMs``, ``.maxPerMinute``,
+    #: ``.maxNeverUsedIntervalMs`` (0 = never-used containers are kept).
+    container_check_interval_ms: int = 60000
+    container_max_per_minute: int = 10000
+    container_max_never_used_interval_ms: int = 0
     super_digest: Optional[str] = None
     skip_acl: bool = False
     digest_enabled: bool = True
@@ -554,6 +588,8 @@ class ServerConfig:
     commit_log_count: int = 500
     #: ``zookeeper.maxCnxns``: total client connections; 0 = unlimited.
     max_cnxns: int = 0
+    #: ``zookeeper.nio.sessionlessCnxnTimeout``: ms a connection may stay without a session.
+    sessionless_cnxn_timeout: int = 10000
     datadir_autocreate: bool = True
     admin_enable_server: bool = True
     admin_server_address: str = "0.0.0.0"
@@ -621,18 +657,30 @@ class ServerConfig:
             LOG.warning("%s is relative. Prepend ./ to indicate that you're sure!", path_str)
         if not os.path.exists(path_str):
             raise ConfigException(f"Error processing {path_str}: {path_str} file is missing")
+        line_numbers: dict[str, int] = {}
         try:
-            props = load_properties(path_str)
+            props = load_properties(path_str, line_numbers)
         except OSError as e:
             raise ConfigException(f"Error processing {path_str}: {e}") from e
         except ConfigException as e:
             raise ConfigException(f"Error processing {path_str}: {e}") from None
-        return cls.from_properties(
-            props,
-            config_path=os.path.abspath(path_str),
-            environ=environ,
-            system_properties=system_properties,
-        )
+        config_path = os.path.abspath(path_str)
+        try:
+            return cls.from_properties(
+                props,
+                config_path=config_path,
+                environ=environ,
+                system_properties=system_properties,
+            )
+        except ConfigException as e:
+            # Name the line of the entry that failed, so the operator can go straight to it.
+            line = line_numbers.get(getattr(e, "key", None) or "")
+            prefix = f"Error processing {config_path}: "
+            if line is None or not str(e).startswith(prefix):
+                raise
+            error = ConfigException(f"Error processing {config_path} line {line}: {str(e)[len(prefix):]}")
+            error.key = e.key  # type: ignore[attr-defined]
+            raise error from None
 
     @classmethod
     def from_properties(
@@ -652,15 +700,20 @@ class ServerConfig:
         )
         raw = {str(k).strip(): str(v).strip() for k, v in props.items()}
         cfg = cls(config_path=config_path, raw=raw, properties=sysprops)
+        entries = _EntryTracker(raw)
         try:
-            cfg._parse_entries(raw, where)
+            cfg._parse_entries(entries, where)
+            entries.current = None
             cfg._apply_system_properties()
             cfg._check()
         except ConfigException as e:
             msg = str(e)
             if not msg.startswith("Error processing"):
                 msg = f"Error processing {where}: {msg}"
-            raise ConfigException(msg) from None
+            error = ConfigException(msg)
+            #: The zoo.cfg key whose entry was rejected (None: not one entry's fault).
+            error.key = entries.current  # type: ignore[attr-defined]
+            raise error from None
         return cfg
 
     # -- parsing steps --------------------------------------------------------
@@ -787,12 +840,17 @@ class ServerConfig:
         self.jute_max_buffer = p.get_int("jute.maxbuffer", 0xFFFFF)
         self.read_only_mode_enabled = p.get_bool("readonlymode.enabled")
         self.extended_types_enabled = p.get_bool("zookeeper.extendedTypesEnabled")
+        self.enforce_quota = p.get_bool("zookeeper.enforceQuota")
+        self.container_check_interval_ms = p.get_int("znode.container.checkIntervalMs", 60000)
+        self.container_max_per_minute = p.get_int("znode.container.maxPerMinute", 10000)
+        self.container_max_never_used_interval_ms = p.get_long("znode.container.maxNeverUsedIntervalMs", 0)
         self.super_digest = p.get("zookeeper.DigestAuthenticationProvider.superDigest")
         self.digest_enabled = p.get_bool("zookeeper.digest.enabled", True)
         self.close_session_txn_enabled = p.get_bool("zookeeper.closeSessionTxn.enabled", True)
         self.snapshot_compression_method = p.get("zookeeper.snapshot.compression.method", "") or ""
         self.commit_log_count = p.get_int("zookeeper.commitLogCount", 500)
         self.max_cnxns = p.get_int("zookeeper.maxCnxns", 0)
+        self.sessionless_cnxn_timeout = p.get_int("zookeeper.nio.sessionlessCnxnTimeout", 10000)
         self.datadir_autocreate = p.get_bool("zookeeper.datadir.autocreate", True)
         self.admin_enable_server = p.get_bool("zookeeper.admin.enableServer", True)
         self.admin_server_address = p.get("zookeeper.admin.serverAddress", "0.0.0.0") or "0.0.0.0"

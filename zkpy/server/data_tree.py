@@ -7,6 +7,15 @@ Each node keeps the persisted Stat fields; the client-visible Stat is derived
 ZK_SPEC.md §2.7). Applying a txn (``process_txn``) depends only on the txn,
 never on Prep, so followers and log replay use the same code.
 
+Quotas (``zkpy.server.quota``): creating ``/zookeeper/quota/P/zookeeper_limits``
+puts P under quota, creating its ``zookeeper_stats`` recounts P's subtree into
+it, and every create/delete/setData under P updates those stats in place (no
+txn, no version change), as Java's DataTree does; loading a snapshot recounts.
+
+Watch events carry the ACL of the node they are about (the parent's for
+NodeChildrenChanged), so a connection without READ on it is not told
+(ZooKeeper 3.8.4's fix for CVE-2024-23944; upstream 3.8.0 tells everyone).
+
 Thread model: one thread applies txns and serves reads (the request
 pipeline); a snapshot thread may read concurrently. Structural changes to
 the node dict happen under ``_lock`` and the snapshot copies the dict under
@@ -27,6 +36,7 @@ from ..jute.records import (
 )
 from ..paths import basename, parent_of
 from .acl_cache import OPEN_UNSAFE_ACL_ID, ReferenceCountedACLCache
+from .quota import LIMIT_NODE, STAT_NODE, QuotaPaths, StatsTrack, stat_path, trim_quota_path
 from .watch_manager import WatchManager
 
 LOG = logging.getLogger(__name__)
@@ -124,6 +134,7 @@ class DataTree:
         self.ttls: set[str] = set()
         self.data_watches = WatchManager()
         self.child_watches = WatchManager()
+        self.quota_paths = QuotaPaths()
         self.last_processed_zxid = 0
         self.approximate_data_size = 0
         self._init_builtin_nodes()
@@ -166,6 +177,15 @@ class DataTree:
 
     def get_acl(self, node: DataNode) -> list[ACL]:
         return self.acl_cache.convert_long(node.acl)
+
+    def container_paths(self) -> list[str]:
+        """A copy of the container paths (read by the ContainerManager's thread)."""
+        with self._lock:
+            return list(self.containers)
+
+    def ttl_paths(self) -> list[str]:
+        with self._lock:
+            return list(self.ttls)
 
     def stat_node(self, path: str, watcher=None) -> Stat:
         """The node's Stat; a watcher is registered even when it is missing."""
@@ -216,21 +236,31 @@ class DataTree:
             parent.pzxid = zxid
         node = DataNode(data, self.acl_cache.convert_acls(acl), zxid, zxid, time, time, 0, 0, 0,
                         ephemeral_owner, zxid)
+        kind = ephemeral_kind(ephemeral_owner)
         with self._lock:
             if parent.children is None:
                 parent.children = set()
             parent.children.add(name)
             self.nodes[path] = node
-        kind = ephemeral_kind(ephemeral_owner)
-        if kind == "container":
-            self.containers.add(path)
-        elif kind == "ttl":
-            self.ttls.add(path)
-        elif kind == "ephemeral":
+            if kind == "container":
+                self.containers.add(path)
+            elif kind == "ttl":
+                self.ttls.add(path)
+        if kind == "ephemeral":
             self.ephemerals.setdefault(ephemeral_owner, set()).add(path)
-        self.approximate_data_size += len(path) + (len(data) if data else 0)
-        self.data_watches.trigger_watch(path, EventType.NodeCreated, zxid)
-        self.child_watches.trigger_watch(parent_path, EventType.NodeChildrenChanged, zxid)
+        size = len(data) if data else 0
+        self.approximate_data_size += len(path) + size
+        if parent_path.startswith(QUOTA_ZOOKEEPER):
+            if name == LIMIT_NODE:
+                self.quota_paths.add(trim_quota_path(parent_path))
+            elif name == STAT_NODE:
+                self._update_quota_for_path(trim_quota_path(parent_path))
+        prefix = self.quota_paths.max_prefix(path)
+        if prefix is not None:
+            self._update_quota_stat(prefix, size, 1)
+        self.data_watches.trigger_watch(path, EventType.NodeCreated, zxid, acl=self.get_acl(node))
+        self.child_watches.trigger_watch(parent_path, EventType.NodeChildrenChanged, zxid,
+                                         acl=self.get_acl(parent))
         return node.stat()
 
     def delete_node(self, path: str, zxid: int) -> None:
@@ -241,28 +271,37 @@ class DataTree:
         parent = self.nodes.get(parent_path)
         if parent is None:
             raise KeeperException(Code.NONODE, path)
+        owner = node.ephemeral_owner
+        kind = ephemeral_kind(owner)
+        name = basename(path)
         with self._lock:
             del self.nodes[path]
             if parent.children is not None:
-                parent.children.discard(basename(path))
+                parent.children.discard(name)
+            if kind == "container":
+                self.containers.discard(path)
+            elif kind == "ttl":
+                self.ttls.discard(path)
         parent.pzxid = zxid
+        acl = self.get_acl(node)
         self.acl_cache.remove_usage(node.acl)
-        owner = node.ephemeral_owner
-        kind = ephemeral_kind(owner)
-        if kind == "container":
-            self.containers.discard(path)
-        elif kind == "ttl":
-            self.ttls.discard(path)
-        elif kind == "ephemeral":
+        if kind == "ephemeral":
             paths = self.ephemerals.get(owner)
             if paths is not None:
                 paths.discard(path)
                 if not paths:
                     del self.ephemerals[owner]
-        self.approximate_data_size -= len(path) + (len(node.data) if node.data else 0)
-        fired = self.data_watches.trigger_watch(path, EventType.NodeDeleted, zxid)
-        self.child_watches.trigger_watch(path, EventType.NodeDeleted, zxid, suppress=fired)
-        self.child_watches.trigger_watch(parent_path, EventType.NodeChildrenChanged, zxid)
+        size = len(node.data) if node.data else 0
+        self.approximate_data_size -= len(path) + size
+        if name == LIMIT_NODE and parent_path.startswith(QUOTA_ZOOKEEPER):
+            self.quota_paths.discard(trim_quota_path(parent_path))
+        prefix = self.quota_paths.max_prefix(path)
+        if prefix is not None:
+            self._update_quota_stat(prefix, -size, -1)
+        fired = self.data_watches.trigger_watch(path, EventType.NodeDeleted, zxid, acl=acl)
+        self.child_watches.trigger_watch(path, EventType.NodeDeleted, zxid, suppress=fired, acl=acl)
+        self.child_watches.trigger_watch(parent_path, EventType.NodeChildrenChanged, zxid,
+                                         acl=self.get_acl(parent))
 
     def set_data(self, path: str, data: bytes | None, version: int, zxid: int, time: int) -> Stat:
         node = self.nodes.get(path)
@@ -273,9 +312,80 @@ class DataTree:
         node.mtime = time
         node.mzxid = zxid
         node.version = version
-        self.approximate_data_size += (len(data) if data else 0) - (len(old) if old else 0)
-        self.data_watches.trigger_watch(path, EventType.NodeDataChanged, zxid)
+        bytes_diff = (len(data) if data else 0) - (len(old) if old else 0)
+        self.approximate_data_size += bytes_diff
+        prefix = self.quota_paths.max_prefix(path)
+        if prefix is not None:
+            self._update_quota_stat(prefix, bytes_diff, 0)
+        self.data_watches.trigger_watch(path, EventType.NodeDataChanged, zxid, acl=self.get_acl(node))
         return node.stat()
+
+    # -- quotas -------------------------------------------------------------------
+    def max_prefix_with_quota(self, path: str) -> str | None:
+        """The deepest path at or above ``path`` that has a quota (Java: getMaxPrefixWithQuota)."""
+        return self.quota_paths.max_prefix(path)
+
+    def _update_quota_stat(self, prefix: str, bytes_diff: int, count_diff: int) -> None:
+        """Add to the usage kept in ``prefix``'s zookeeper_stats (Java: updateQuotaStat)."""
+        stat_node = self.nodes.get(stat_path(prefix))
+        if stat_node is None:
+            LOG.error("Missing node for stat %s", stat_path(prefix))
+            return
+        try:
+            stats = StatsTrack(stat_node.data)
+        except ValueError:
+            LOG.warning("Unreadable quota stats in %s: %r", stat_path(prefix), stat_node.data)
+            return
+        stats.count += count_diff
+        stats.bytes += bytes_diff
+        self._replace_stat_data(stat_node, stats.to_bytes())
+
+    def _replace_stat_data(self, stat_node: DataNode, data: bytes) -> None:
+        old = stat_node.data
+        stat_node.data = data
+        self.approximate_data_size += len(data) - (len(old) if old else 0)
+
+    def _subtree_counts(self, path: str) -> tuple[int, int]:
+        """(nodes, data bytes) of ``path`` and everything below it (Java: getCounts)."""
+        count = size = 0
+        stack = [path]
+        while stack:
+            current = stack.pop()
+            node = self.nodes.get(current)
+            if node is None:
+                continue
+            count += 1
+            size += len(node.data) if node.data else 0
+            prefix = "" if current == ROOT else current
+            stack.extend(prefix + "/" + child for child in (node.children or ()))
+        return count, size
+
+    def _update_quota_for_path(self, path: str) -> None:
+        """Recount ``path``'s subtree into its zookeeper_stats (Java: updateQuotaForPath)."""
+        stat_node = self.nodes.get(stat_path(path))
+        if stat_node is None:
+            LOG.warning("Missing quota stat node %s", stat_path(path))
+            return
+        stats = StatsTrack()
+        stats.count, stats.bytes = self._subtree_counts(path)
+        self._replace_stat_data(stat_node, stats.to_bytes())
+
+    def setup_quota(self) -> None:
+        """Rebuild the quota paths and recount their stats (after a load; Java: setupQuota)."""
+        self.quota_paths.clear()
+        suffix = "/" + LIMIT_NODE
+        stack = [QUOTA_ZOOKEEPER]
+        while stack:
+            path = stack.pop()
+            node = self.nodes.get(path)
+            if node is None:
+                continue
+            if node.children:
+                stack.extend(path + "/" + child for child in node.children)
+            elif path.endswith(suffix):
+                real = path[len(QUOTA_ZOOKEEPER):path.index(suffix)]
+                self._update_quota_for_path(real)
+                self.quota_paths.add(real)
 
     def set_acl(self, path: str, acl: list[ACL], version: int) -> Stat:
         node = self.nodes.get(path)
@@ -422,6 +532,7 @@ class DataTree:
             self.containers = set()
             self.ttls = set()
             self.acl_cache = ReferenceCountedACLCache()
+            self.quota_paths = QuotaPaths()
             self.approximate_data_size = 0
             self.last_processed_zxid = 0
 
@@ -461,3 +572,4 @@ class DataTree:
         if CONFIG_NODE not in self.nodes:
             self._attach(PROC_ZOOKEEPER, CONFIG_NODE, self._new_config_node())
         self.acl_cache.purge_unused()
+        self.setup_quota()

@@ -2,7 +2,7 @@
 
 Java: ``QuorumPeerMain`` and ``ZooKeeperServerMain``. Runs a standalone
 server when the config lists no ``server.N`` (or one voter with
-``standaloneEnabled``); the ensemble roles come with the quorum packages.
+``standaloneEnabled``), else a quorum peer (``zkpy.quorum.quorum_peer``).
 Exits on SIGTERM/SIGINT after a clean shutdown.
 """
 
@@ -16,7 +16,9 @@ import threading
 
 from .cnxn_factory import NIOServerCnxnFactory
 from .config import ConfigException, ServerConfig
+from .container_manager import ContainerManager
 from .persistence.file_txn_snap_log import FileTxnSnapLog
+from .server_services import ServerServices, startup_failure
 from .zk_database import ZKDatabase
 from .zookeeper_server import ZooKeeperServer
 
@@ -32,31 +34,40 @@ class ZooKeeperServerMain:
         self.config = config
         self.factory: NIOServerCnxnFactory | None = None
         self.zks: ZooKeeperServer | None = None
+        self.container_manager: ContainerManager | None = None
+        self.services = ServerServices(config)  # autopurge, /metrics, AdminServer
         self._stopped = threading.Event()
 
     def start(self) -> None:
         cfg = self.config
+        self.services.start()
         snap_log = FileTxnSnapLog(cfg.data_dir, cfg.data_log_dir or cfg.data_dir, force_sync=cfg.force_sync,
                                   pre_alloc_size=cfg.pre_alloc_size, max_buffer=cfg.jute_max_buffer)
-        zk_db = ZKDatabase(snap_log, commit_log_count=cfg.commit_log_count)
+        zk_db = ZKDatabase(snap_log, commit_log_count=cfg.commit_log_count, digest_enabled=cfg.digest_enabled)
         self.zks = ZooKeeperServer(
             zk_db, tick_time=cfg.tick_time, min_session_timeout=cfg.min_session_timeout,
             max_session_timeout=cfg.max_session_timeout, server_id=1, snap_count=cfg.snap_count,
             global_outstanding_limit=cfg.global_outstanding_limit, max_buffer=cfg.jute_max_buffer,
             super_digest=cfg.super_digest, skip_acl=cfg.skip_acl,
             extended_types_enabled=cfg.extended_types_enabled, reconfig_enabled=cfg.reconfig_enabled,
-            config=cfg,
+            enforce_quota=cfg.enforce_quota, config=cfg,
         )
+        self.services.set_zookeeper_server(self.zks)
         address = cfg.client_address
         if address is None:
             raise ConfigException("No clientPort set in " + (cfg.config_path or "the configuration"))
         self.factory = NIOServerCnxnFactory(
             address[0], address[1], max_client_cnxns=cfg.max_client_cnxns, max_buffer=cfg.jute_max_buffer,
             listen_backlog=cfg.client_port_listen_backlog,
+            sessionless_timeout_ms=cfg.sessionless_cnxn_timeout, max_cnxns=cfg.max_cnxns,
             four_letter_whitelist=cfg.four_letter_word_whitelist,
         )
         self.factory.set_zk_server(self.zks)
         self.zks.startup()
+        self.container_manager = ContainerManager(
+            self.zks.zk_db, self.zks.submit_internal, cfg.container_check_interval_ms,
+            cfg.container_max_per_minute, cfg.container_max_never_used_interval_ms)
+        self.container_manager.start()
         self.factory.start()
         LOG.info("binding to port %s:%d", *self.factory.local_address)
 
@@ -64,6 +75,9 @@ class ZooKeeperServerMain:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.container_manager is not None:
+            self.container_manager.stop()
+        self.services.shutdown()
         if self.factory is not None:
             self.factory.shutdown()
         if self.zks is not None:
@@ -82,15 +96,18 @@ def _setup_logging() -> None:
         stream=sys.stderr,
     )
     old_factory = logging.getLogRecordFactory()
-    myid = os.environ.get("ZKPY_MYID", "")
 
     def factory(*args, **kwargs):
         record = old_factory(*args, **kwargs)
         if not hasattr(record, "myid"):
-            record.myid = myid
+            record.myid = _log_myid
         return record
 
     logging.setLogRecordFactory(factory)
+
+
+#: The ``[myid:N]`` of log lines: the config's myid once it is read (Java's MDC).
+_log_myid = ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,11 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("Invalid config, exiting abnormally: %s", e)
         print(f"Invalid config, exiting abnormally: {e}", file=sys.stderr)
         return 2
-    if not config.is_standalone:
-        LOG.error("Quorum mode (server.N entries) is not implemented yet in zkpy; remove the server.N "
-                  "lines to run standalone")
-        return 2
-    runner = ZooKeeperServerMain(config)
+    global _log_myid
+    if config.server_id >= 0:
+        _log_myid = str(config.server_id)
+    if config.is_distributed:
+        from ..quorum.quorum_peer import QuorumPeerMain
+        runner = QuorumPeerMain(config)
+    else:
+        runner = ZooKeeperServerMain(config)
 
     def on_signal(signum, frame):
         LOG.info("Received signal %d, shutting down", signum)
@@ -119,10 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         runner.start()
-    except (ConfigException, OSError) as e:
-        LOG.error("Unable to start the server: %s", e)
+    except Exception as e:  # noqa: BLE001 - every failed start ends in one clear line and Java's exit code
+        failure = startup_failure(e, config)
+        LOG.error("%s", failure.message, exc_info=failure.unexpected)
         runner.stop()
-        return 1
+        sys.stderr.write(failure.message + "\n")  # the last line says it all, as Java's System.err line
+        return failure.code
     runner.wait()
     LOG.info("Exiting")
-    return 0
+    return getattr(runner, "exit_code", 0)

@@ -259,6 +259,13 @@ class SessionTracker:
             if session is not None:
                 session.owner = owner
 
+    def expiry_snapshot(self) -> tuple[int, list[tuple[int, list[int]]]]:
+        """(session count, [(expiry time in ``now_ms`` ms, session ids)] by
+        time) for the ``dump`` four-letter word; a copy taken under the lock."""
+        with self._lock:
+            buckets = sorted((t, sorted(s.session_id for s in b)) for t, b in self._queue._buckets.items())
+            return len(self.sessions), buckets
+
     def global_session_count(self) -> int:
         with self._lock:
             return len(self.sessions)

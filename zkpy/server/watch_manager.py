@@ -2,9 +2,14 @@
 
 Java: ``org.apache.zookeeper.server.watch.WatchManager``. The DataTree keeps
 two of these, one for data (and exist) watches and one for child watches.
-A watcher is anything with ``process(event)``: a ServerCnxn in practice.
-Standard watches are one-shot; persistent ones stay; persistent-recursive
-ones also match every descendant of their path.
+A watcher is anything with ``process(event, acl)``: a ServerCnxn in
+practice, which drops the event when it may not READ a node with that ACL
+(``acl`` None: no check). Standard watches are one-shot; persistent ones
+stay; persistent-recursive ones also match every descendant of their path.
+
+Different on purpose: in 3.8.0 a standard watch set on a path that already
+has a persistent watch of the same connection turns it into a one-shot
+watch (ZOOKEEPER-4466); here the persistent mode is kept.
 """
 
 from __future__ import annotations
@@ -94,11 +99,13 @@ class WatchManager:
                 del self._watch_to_paths[watcher]
 
     def trigger_watch(self, path: str, event_type: int, zxid: int = -1,
-                      suppress: set | None = None) -> set:
+                      suppress: set | None = None, acl: list | None = None) -> set:
         """Fire ``event_type`` for ``path``; returns the watchers notified.
 
         Watchers in ``suppress`` are skipped (so a delete notifies a
         connection that watches both data and children only once).
+        ``acl`` is the ACL of the node the event is about, handed to each
+        watcher so that it can refuse events it may not read.
         """
         event = WatchedEvent(event_type, KeeperState.SyncConnected, path, zxid)
         to_fire: list[object] = []
@@ -124,7 +131,7 @@ class WatchManager:
             if watcher in fired or (suppress is not None and watcher in suppress):
                 continue
             fired.add(watcher)
-            watcher.process(event)
+            watcher.process(event, acl)
         return fired
 
     # -- introspection (4lw wchs/wchc/wchp, mntr watch_count) ---------------
@@ -147,6 +154,11 @@ class WatchManager:
     def by_path(self) -> dict[str, list[object]]:
         with self._lock:
             return {p: list(w) for p, w in self._watch_table.items()}
+
+    def by_watcher(self) -> dict[object, list[str]]:
+        """watcher -> its watched paths (sorted), a copy taken under the lock."""
+        with self._lock:
+            return {w: sorted(paths) for w, paths in self._watch_to_paths.items()}
 
     def watches_of(self, watcher: object) -> Iterable[tuple[str, int]]:
         with self._lock:

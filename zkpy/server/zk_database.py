@@ -14,6 +14,7 @@ import threading
 
 from ..defs import OpCode
 from .data_tree import DataTree, ProcessTxnResult
+from .digest import DigestTracker
 from .persistence.file_txn_snap_log import FileTxnSnapLog
 from .txn_codec import serialize_txn
 
@@ -21,8 +22,10 @@ LOG = logging.getLogger(__name__)
 
 
 class ZKDatabase:
-    def __init__(self, snap_log: FileTxnSnapLog, commit_log_count: int = 500):
+    def __init__(self, snap_log: FileTxnSnapLog, commit_log_count: int = 500, digest_enabled: bool = True):
         self.snap_log = snap_log
+        # zookeeper.digest.enabled: the tree digest and its log (4lw ``hash``).
+        self.digest = DigestTracker() if digest_enabled else None
         self.data_tree = DataTree()
         self.sessions_with_timeouts: dict[int, int] = {}
         self.initialized = False
@@ -55,14 +58,20 @@ class ZKDatabase:
             self.sessions_with_timeouts[hdr.clientId] = txn.timeOut
         elif hdr.type == OpCode.closeSession:
             self.sessions_with_timeouts.pop(hdr.clientId, None)
-        rc = self.data_tree.process_txn(hdr, txn)
+        rc = self.process_txn(hdr, txn)
         if rc.err and hdr.type != OpCode.error:
             LOG.debug("Ignoring error %d replaying txn 0x%x (fuzzy snapshot)", rc.err, hdr.zxid)
         self.add_committed_proposal(hdr, txn)
 
     # -- the request path -------------------------------------------------------
     def process_txn(self, hdr, txn) -> ProcessTxnResult:
-        return self.data_tree.process_txn(hdr, txn)
+        if self.digest is None:
+            return self.data_tree.process_txn(hdr, txn)
+        return self.digest.process_txn(self.data_tree, hdr, txn)
+
+    def digest_log(self) -> list[tuple[int, int]]:
+        """(zxid, tree digest) every 128th zxid (Java: DataTree.getDigestLog)."""
+        return self.digest.digest_log() if self.digest is not None else []
 
     def append(self, request) -> bool:
         payload = request.txn_bytes

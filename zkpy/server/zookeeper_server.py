@@ -5,6 +5,13 @@ tracker and the request-processor chain; the ZKDatabase and the connection
 factory are handed to it (they outlive a role). A role subclass builds its
 own chain in ``setup_request_processors()``; the standalone chain is
 RequestThrottler -> Prep -> Sync -> Final.
+
+Auth packets are answered here, before the chain: a failed one gets
+AUTHFAILED and the connection is closed, while the session lives on until
+it expires (as in Java). Security fixes taken from later 3.8 releases
+(3.8.4): ``exists`` needs READ on an existing node (FinalRequestProcessor),
+and watch events, including those SetWatches fires on a reconnect, reach
+only connections that may READ the node (``may_read``).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import os
 import threading
 import time
 
-from ..defs import AUTH_XID, OpCode, WatcherType
+from ..defs import OpCode, Perms, WatcherType
 from ..errors import Code, KeeperException
 from ..jute.archive import InputArchive, JuteError, OutputArchive
 from ..jute.records import (
@@ -55,7 +62,7 @@ class ZooKeeperServer:
                  global_outstanding_limit: int = 1000, max_buffer: int = 0xFFFFF,
                  super_digest: str | None = None, skip_acl: bool = False,
                  extended_types_enabled: bool = False, reconfig_enabled: bool = False,
-                 config=None):
+                 enforce_quota: bool = False, config=None):
         self.zk_db = zk_db
         self.tick_time = tick_time
         self.min_session_timeout = min_session_timeout if min_session_timeout > 0 else 2 * tick_time
@@ -67,6 +74,7 @@ class ZooKeeperServer:
         self.auth = AuthProviders(super_digest, skip_acl)
         self.extended_types_enabled = extended_types_enabled
         self.reconfig_enabled = reconfig_enabled
+        self.enforce_quota = enforce_quota
         self.config = config
         self.state = State.INITIAL
         self.cnxn_factory = None
@@ -245,14 +253,21 @@ class ZooKeeperServer:
         auth = AuthPacket.deserialize(InputArchive(body, max_buffer=self.max_buffer))
         ids = self.auth.authenticate(auth.scheme, cnxn.client_ip, auth.auth or b"")
         if ids is None:
-            LOG.warning("Authentication failed for scheme: %s", auth.scheme)
-            cnxn.send_response(ReplyHeader(AUTH_XID, 0, int(Code.AUTHFAILED)), None)
+            if auth.scheme in self.auth.providers:
+                LOG.warning("Authentication failed for scheme: %s", auth.scheme)
+            else:
+                LOG.warning("No authentication provider for scheme: %s has %s", auth.scheme,
+                            sorted(self.auth.providers))
+            cnxn.send_response(ReplyHeader(header.xid, 0, int(Code.AUTHFAILED)), None)
+            # Only the connection goes; the session expires in its own time.
             cnxn.close("auth failed")
             return
         for ident in ids:
             if ident not in cnxn.auth_info:
                 cnxn.auth_info.append(ident)
-        cnxn.send_response(ReplyHeader(AUTH_XID, 0, 0), None)
+        LOG.info("Session 0x%x: auth success for scheme %s and address %s", cnxn.session_id & _MASK64,
+                 auth.scheme, cnxn.remote)
+        cnxn.send_response(ReplyHeader(header.xid, 0, 0), None)
 
     def submit_request(self, request: Request) -> None:
         """Touch the session and hand the request to the chain (Java: submitRequestNow)."""
@@ -295,7 +310,11 @@ class ZooKeeperServer:
     def expire(self, session) -> None:
         """Called by the SessionTracker: submit the closeSession txn."""
         LOG.info("Expiring session 0x%x", session.session_id & _MASK64)
-        request = Request(None, session.session_id, 0, OpCode.closeSession, None)
+        self.submit_internal(Request(None, session.session_id, 0, OpCode.closeSession, None))
+
+    def submit_internal(self, request: Request) -> None:
+        """A request of the server itself (session expiry, container deletes):
+        straight into the chain, no session to touch (Java: firstProcessor.processRequest)."""
         if self.first_processor is not None:
             with self._count_lock:
                 self._outstanding += 1
@@ -325,29 +344,42 @@ class ZooKeeperServer:
     def check_acl(self, node, perm: int, ids, path: str | None = None) -> None:
         self.auth.check_acl(self.zk_db.data_tree.get_acl(node), perm, ids)
 
+    def may_read(self, acl, ids) -> bool:
+        """May a caller with ``ids`` READ a node with ``acl``? (watch delivery)"""
+        return self.auth.allows(acl, Perms.READ, ids)
+
     def set_watches(self, cnxn, req) -> None:
         """Re-register watches after a reconnect, firing what was missed (ZK_SPEC.md §2.10)."""
         tree = self.zk_db.data_tree
         relative = req.relativeZxid
+        ids = cnxn.auth_info
+
+        def fire(event_type: int, path: str, node) -> None:
+            # What changed while the client was away is news about the node:
+            # only for readers, as live events (3.8.4's watch ACL check).
+            if node is None or self.may_read(tree.get_acl(node), ids):
+                cnxn.process_event(event_type, path)
+
         for path in req.dataWatches or ():
             node = tree.get_node(path)
             if node is None:
-                cnxn.process_event(EventType.NodeDeleted, path)
+                fire(EventType.NodeDeleted, path, None)
             elif node.mzxid > relative:
-                cnxn.process_event(EventType.NodeDataChanged, path)
+                fire(EventType.NodeDataChanged, path, node)
             else:
                 tree.data_watches.add_watch(path, cnxn)
         for path in req.existWatches or ():
-            if tree.get_node(path) is not None:
-                cnxn.process_event(EventType.NodeCreated, path)
+            node = tree.get_node(path)
+            if node is not None:
+                fire(EventType.NodeCreated, path, node)
             else:
                 tree.data_watches.add_watch(path, cnxn)
         for path in req.childWatches or ():
             node = tree.get_node(path)
             if node is None:
-                cnxn.process_event(EventType.NodeDeleted, path)
+                fire(EventType.NodeDeleted, path, None)
             elif node.pzxid > relative:
-                cnxn.process_event(EventType.NodeChildrenChanged, path)
+                fire(EventType.NodeChildrenChanged, path, node)
             else:
                 tree.child_watches.add_watch(path, cnxn)
         for path in getattr(req, "persistentWatches", None) or ():

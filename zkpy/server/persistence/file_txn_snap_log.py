@@ -30,7 +30,7 @@ from ...jute.records import TxnDigest, TxnHeader
 from .file_snap import FileSnap
 from .file_txn_log import DEFAULT_MAX_BUFFER, DEFAULT_PRE_ALLOC_SIZE, FileTxnLog, TxnIterator, get_log_files
 from .util import (
-    LOG_FILE_PREFIX, SNAPSHOT_FILE_PREFIX, VERSION_DIR, PersistenceError, get_zxid_from_name, sort_data_dir,
+    LOG_FILE_PREFIX, SNAPSHOT_FILE_PREFIX, VERSION_DIR, PersistenceError, sort_data_dir,
 )
 
 LOG = logging.getLogger(__name__)
@@ -181,38 +181,17 @@ class FileTxnSnapLog:
 
     # -- purge --------------------------------------------------------------------
     def purge(self, snap_retain_count: int = MIN_SNAP_RETAIN_COUNT) -> list[Path]:
-        """Keep the N newest valid snapshots and the logs to replay from the oldest kept one.
+        """Keep the N newest valid snapshots and the logs to replay from the
+        oldest kept one; the deleted paths (see :mod:`.purge_txn_log`). Raises
+        ValueError for N < 3."""
+        from .purge_txn_log import files_to_purge, remove_files
 
-        Java: PurgeTxnLog.purge. Deletes older snapshots and older logs not
-        needed; returns the deleted paths. Raises ValueError for N < 3.
-        """
-        if snap_retain_count < MIN_SNAP_RETAIN_COUNT:
-            raise ValueError("snapRetainCount should be greater than or equal to 3")
-        snaps = self.find_n_valid_snapshots(snap_retain_count)
-        if not snaps:
-            return []
-        least = get_zxid_from_name(snaps[-1].name, SNAPSHOT_FILE_PREFIX)
-        retained = set(self.get_snapshot_logs(least))
-        doomed = [f for f in self.txn_log.list_logs()
-                  if f not in retained and get_zxid_from_name(f.name, LOG_FILE_PREFIX) < least]
-        doomed += [f for f in sort_data_dir(self.snap_dir, SNAPSHOT_FILE_PREFIX)
-                   if get_zxid_from_name(f.name, SNAPSHOT_FILE_PREFIX) < least]
-        deleted = []
-        for f in doomed:
-            LOG.info("Removing file: %s", f)
-            try:
-                f.unlink()
-                deleted.append(f)
-            except OSError as e:
-                LOG.warning("Failed to remove %s: %s", f, e)
-        return deleted
+        return remove_files(files_to_purge(self, snap_retain_count))
 
 
 def purge(data_dir: Path | str, data_log_dir: Path | str | None = None,
           snap_retain_count: int = MIN_SNAP_RETAIN_COUNT) -> list[Path]:
-    """PurgeTxnLog.purge(dataDir, snapDir, num) as a function."""
-    snap_log = FileTxnSnapLog(data_dir, data_log_dir)
-    try:
-        return snap_log.purge(snap_retain_count)
-    finally:
-        snap_log.close()
+    """PurgeTxnLog.purge with dataDir first (see :func:`.purge_txn_log.purge`)."""
+    from .purge_txn_log import purge as purge_txn_log
+
+    return purge_txn_log(data_log_dir if data_log_dir is not None else data_dir, data_dir, snap_retain_count)

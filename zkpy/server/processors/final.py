@@ -96,6 +96,9 @@ class FinalRequestProcessor(RequestProcessor):
         cnxn.update_stats(request, _OP_NAMES.get(request.type, "NA"), last_zxid)
         if request.type == OpCode.closeSession:
             cnxn.close("client closed session")
+        elif request.type not in _KNOWN_OPS:
+            # As Java's UnimplementedRequestProcessor: the connection goes, the session stays.
+            cnxn.close(f"unknown op {request.type}")
 
     def _respond(self, request: Request, rc, cnxn, tree):
         zks = self.zks
@@ -111,7 +114,12 @@ class FinalRequestProcessor(RequestProcessor):
         if t == OpCode.setACL:
             return SetACLResponse(rc.stat)
         if t == OpCode.check:
-            return SetDataResponse(rc.stat)
+            # A check outside a multi (3.8.0's own server fails on it): the
+            # node's Stat, as a SetDataResponse like Java's reply type.
+            node = tree.get_node(rc.path)
+            if node is None:
+                raise KeeperException(Code.NONODE, rc.path)
+            return SetDataResponse(node.stat())
         if t == OpCode.multi:
             return _MultiBody(self._multi_results(request, rc))
         inp = InputArchive(request.payload if request.payload is not None else b"", max_buffer=zks.max_buffer)
@@ -170,13 +178,17 @@ class FinalRequestProcessor(RequestProcessor):
             return None
         if t == OpCode.addWatch:
             req = AddWatchRequest.deserialize(inp)
-            self._readable(req.path, request, tree, must_exist=False)
+            # No ACL check here (as in Java): events are filtered by READ
+            # when they are delivered. An unknown mode fails like Java's
+            # IllegalArgumentException does.
             if req.mode not in (AddWatchMode.PERSISTENT, AddWatchMode.PERSISTENT_RECURSIVE):
-                raise KeeperException(Code.BADARGUMENTS, req.path)
+                raise JuteError(f"Unsupported mode: {req.mode}")
             zks.add_persistent_watch(cnxn, req.path, req.mode)
             return ErrorResponse(0)
         if t in (OpCode.checkWatches, OpCode.removeWatches):
             req = (CheckWatchesRequest if t == OpCode.checkWatches else RemoveWatchesRequest).deserialize(inp)
+            if req.type not in (WatcherType.Children, WatcherType.Data, WatcherType.Any):
+                raise JuteError(f"Invalid integer value for conversion to WatcherType: {req.type}")
             if not zks.check_or_remove_watches(cnxn, req.path, req.type, remove=t == OpCode.removeWatches):
                 raise KeeperException(Code.NOWATCHER, req.path)
             return None
@@ -217,6 +229,8 @@ class FinalRequestProcessor(RequestProcessor):
 
     def _multi_read(self, request: Request, cnxn, tree) -> list:
         ops = read_multi_request(InputArchive(request.payload, max_buffer=self.zks.max_buffer))
+        if any(op_type not in (OpCode.getData, OpCode.getChildren) for op_type, _ in ops):
+            raise JuteError("multiRead carries write operations")  # MARSHALLINGERROR, as Java
         results = []
         for op_type, op in ops:
             try:

@@ -7,6 +7,11 @@ the tree through "change records": the state the tree will have once every
 txn already prepared has been applied (``outstanding_changes``), so a
 pipeline of writes sees its own earlier writes. ``prep()`` is the pure
 decision; the thread only moves requests.
+
+Besides client writes it prepares the ContainerManager's deleteContainer
+requests (no session, no ACL check; the payload is the bare path) and
+checks quotas on create and setData (``zkpy.server.quota``, against the
+applied tree as Java does, not the pending changes).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from ...jute.records import (
 )
 from ...paths import parent_of, validate_path
 from ..data_tree import CONFIG_NODE, ephemeral_kind
+from ..quota import check_tree_quota
 from ..request import REQUEST_OF_DEATH, Request
 from .base import QueuedProcessor
 
 LOG = logging.getLogger(__name__)
 
 _CREATE_OPS = (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL)
+_MULTI_WRITE_OPS = frozenset(_CREATE_OPS) | {OpCode.delete, OpCode.setData, OpCode.check}
 
 
 class ChangeRecord:
@@ -137,6 +144,14 @@ class Prep:
                 self._to_txn(t, zxid, request, record, whole_request=True)
             elif t == OpCode.multi:
                 self._prep_multi(request)
+            elif t == OpCode.deleteContainer:
+                zxid = zks.next_zxid()
+                request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), t)
+                if request.cnxn is not None:
+                    # Only the server sends these; Java reads a client's as a
+                    # path made of the whole packet, which never validates.
+                    raise KeeperException(Code.BADARGUMENTS)
+                self._delete_container(zxid, request, bytes(request.payload).decode("utf-8"))
             elif t in (OpCode.createSession, OpCode.closeSession):
                 zxid = zks.next_zxid()
                 request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), t)
@@ -204,6 +219,8 @@ class Prep:
             validate_path(path)
             node = self.record_for_path(path)
             zks.auth.check_acl(node.acl, Perms.WRITE, request.auth_info)
+            check_tree_quota(zks.zk_db.data_tree, path, node.data, record.data, zks.enforce_quota,
+                             create=False)
             new_version = _check_and_inc_version(node.stat.version, record.version, path)
             request.txn = SetDataTxn(path, record.data, new_version)
             node = node.duplicate(zxid)
@@ -264,6 +281,23 @@ class Prep:
         else:
             raise KeeperException(Code.BADARGUMENTS)
 
+    def _delete_container(self, zxid: int, request: Request, path: str) -> None:
+        """A ContainerManager's delete: only an empty container or TTL node goes."""
+        self._validate_parent(path)
+        node = self.record_for_path(path)
+        if node.child_count > 0:
+            raise KeeperException(Code.NOTEMPTY, path)
+        if ephemeral_kind(node.stat.ephemeralOwner, self.zks.extended_types_enabled) == "ephemeral":
+            # Java answers a session's ephemeral with BADVERSION here too.
+            raise KeeperException(Code.BADVERSION, path)
+        parent = self.record_for_path(parent_of(path))
+        request.txn = DeleteTxn(path)
+        parent = parent.duplicate(zxid)
+        parent.child_count -= 1
+        parent.stat.pzxid = zxid
+        self._add(parent)
+        self._add(ChangeRecord(zxid, path, None, -1, None))
+
     def _validate_parent(self, path: str) -> None:
         if path is None or "/" not in path or "\0" in path:
             raise KeeperException(Code.BADARGUMENTS, path)
@@ -279,15 +313,17 @@ class Prep:
         except ValueError:
             raise KeeperException(Code.BADARGUMENTS, path) from None
         ttl = record.ttl if t == OpCode.createTTL else -1
-        if t == OpCode.createTTL or mode.is_ttl:
-            if not zks.extended_types_enabled:
-                raise KeeperException(Code.UNIMPLEMENTED, path)
-        if mode.is_ttl or t == OpCode.createTTL:
-            if not mode.is_ttl or ttl <= 0 or ttl > MAX_TTL:
+        # The op decides the node type; the flags only say ephemeral and
+        # sequential (create2 with the CONTAINER flag makes a plain node,
+        # createContainer with flags 0 a container), as in Java.
+        if mode.is_ttl and not zks.extended_types_enabled:
+            raise KeeperException(Code.UNIMPLEMENTED, path)
+        if mode.is_ttl:
+            if ttl <= 0 or ttl > MAX_TTL:
                 raise KeeperException(Code.BADARGUMENTS, path)
-        elif ttl >= 0 and t == OpCode.createTTL:
-            raise KeeperException(Code.BADARGUMENTS, path)
-        if mode.is_container and t != OpCode.createContainer:
+        elif ttl >= 0 or t == OpCode.createTTL:
+            # A createTTL without TTL flags: Java refuses a ttl >= 0 and
+            # breaks on a negative one; zkpy refuses both.
             raise KeeperException(Code.BADARGUMENTS, path)
         self._validate_parent(path)
         acl = zks.auth.fixup_acl(path, request.auth_info, record.acl)
@@ -306,6 +342,7 @@ class Prep:
             raise KeeperException(Code.NODEEXISTS, path)
         if ephemeral_kind(parent.stat.ephemeralOwner, zks.extended_types_enabled) == "ephemeral":
             raise KeeperException(Code.NOCHILDRENFOREPHEMERALS, path)
+        check_tree_quota(zks.zk_db.data_tree, path, None, record.data, zks.enforce_quota, create=True)
         new_cversion = parent_cversion + 1
         if t == OpCode.createContainer:
             request.txn = CreateContainerTxn(path, record.data, acl, new_cversion)
@@ -329,7 +366,12 @@ class Prep:
         zks = self.zks
         zxid = zks.next_zxid()
         request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), OpCode.multi)
-        ops = read_multi_request(InputArchive(request.payload, max_buffer=zks.max_buffer))
+        ops = [_multi_op(op_type, op)
+               for op_type, op in read_multi_request(InputArchive(request.payload,
+                                                                  max_buffer=zks.max_buffer))]
+        if any(op_type not in _MULTI_WRITE_OPS for op_type, _ in ops):
+            # Reads in a multi fail the whole request, as in Java.
+            raise JuteError("multi carries read operations")
         saved = self._pending_for({op.path for _, op in ops} | {parent_of(op.path) for _, op in ops
                                                                 if op.path and op.path.startswith("/")})
         txns: list[Txn] = []
@@ -339,9 +381,6 @@ class Prep:
                 sub_type, sub_txn = OpCode.error, ErrorTxn(Code.RUNTIMEINCONSISTENCY)
             else:
                 try:
-                    if op_type not in _CREATE_OPS and op_type not in (OpCode.delete, OpCode.setData,
-                                                                       OpCode.check):
-                        raise KeeperException(Code.BADARGUMENTS, getattr(op, "path", None))
                     self._to_txn(op_type, zxid, request, op, whole_request=False)
                     sub_type, sub_txn = op_type, request.txn
                 except KeeperException as e:
@@ -353,6 +392,30 @@ class Prep:
             sub_txn.serialize(out)
             txns.append(Txn(int(sub_type), bytes(out.buf)))
         request.txn = MultiTxn(txns)
+
+
+def _multi_op(op_type: int, op):
+    """A multi sub-op as Java's MultiOperationRecord rebuilds it (``Op.create``).
+
+    For the create family the flags decide: TTL flags make a createTTL, the
+    CONTAINER flag a createContainer, anything else (unknown flags too) a
+    plain create, so a create2 inside a multi answers like a create. TTL
+    flags without a CreateTTLRequest fail the whole request as Java does
+    (it cannot cast the record: MARSHALLINGERROR).
+    """
+    if op_type not in _CREATE_OPS:
+        return op_type, op
+    try:
+        mode = CreateMode(op.flags)
+    except ValueError:
+        mode = CreateMode.PERSISTENT
+    if mode.is_ttl:
+        if op_type != OpCode.createTTL:
+            raise JuteError(f"a create with TTL flags needs a CreateTTLRequest: {op.path}")
+        return OpCode.createTTL, op
+    if op_type == OpCode.createTTL:
+        op = CreateRequest(op.path, op.data, op.acl, op.flags)
+    return (OpCode.createContainer if mode.is_container else OpCode.create), op
 
 
 def _check_and_inc_version(current: int, expected: int, path: str) -> int:

@@ -1,0 +1,491 @@
+"""One member of an ensemble: the state loop and what outlives each role.
+
+Java: ``QuorumPeer`` (the thread, its state loop over LOOKING /
+FOLLOWING / LEADING / OBSERVING, the epoch files, ``ZabState`` and
+``getDetailedPeerState``). The peer owns the ZKDatabase (loaded before
+the first election, since votes carry its last zxid), the client
+connection factory (kept accepting while no role serves), the election
+connection manager and FastLeaderElection (both live as long as the peer,
+so that a follower still answers a LOOKING peer's notifications). Each
+role (:class:`.leader.Leader`, :class:`.follower.Follower`,
+:class:`.observer.Observer`) lives for one term; when it ends the peer is
+LOOKING again.
+
+``acceptedEpoch`` and ``currentEpoch`` live in ``<dataDir>/version-2``
+as decimal text without a newline, written through ``<name>.tmp`` and a
+rename (ZK_SPEC.md §4.5).
+
+What zkpy does differently, on purpose: no JMX, no AdminServer, no
+read-only server while LOOKING yet, no dynamic reconfig (the second
+verifier, ``last_seen_quorum_verifier``, is carried for the election's
+quorum checks but never set).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import random
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..server.config import ServerConfig
+from ..server.persistence.file_txn_snap_log import FileTxnSnapLog
+from ..server.zk_database import ZKDatabase
+from .fast_leader_election import MAX_NOTIFICATION_INTERVAL, MIN_NOTIFICATION_INTERVAL, FastLeaderElection
+from .initial_message import format_address
+from .quorum_cnx_manager import QuorumCnxManager
+from .quorum_server import LearnerType, QuorumServer
+from .quorum_verifier import QuorumVerifier, verifier_from_config
+from .vote import ServerState, Vote
+
+LOG = logging.getLogger(__name__)
+
+CURRENT_EPOCH_FILENAME = "currentEpoch"
+ACCEPTED_EPOCH_FILENAME = "acceptedEpoch"
+TMP_EXTENSION = ".tmp"
+_LONG_TEXT = re.compile(r"[+-]?[0-9]+")
+
+#: Java's ExitCode.UNABLE_TO_BIND_QUORUM_PORT.
+EXIT_UNABLE_TO_BIND_QUORUM_PORT = 14
+
+
+class ZabState(enum.Enum):
+    """Java: QuorumPeer.ZabState."""
+
+    ELECTION = "election"
+    DISCOVERY = "discovery"
+    SYNCHRONIZATION = "synchronization"
+    BROADCAST = "broadcast"
+
+
+class SyncMode(enum.Enum):
+    """Java: QuorumPeer.SyncMode."""
+
+    NONE = "none"
+    DIFF = "diff"
+    SNAP = "snap"
+    TRUNC = "trunc"
+
+
+class PeerShutdown(Exception):
+    """The peer is shutting down: no new role may start."""
+
+
+def write_long_to_file(path: Path, value: int) -> None:
+    """Java's writeLongToFile through AtomicFileOutputStream: the text goes to
+    ``<name>.tmp``, is synced, then renamed over the file."""
+    tmp = path.with_name(path.name + TMP_EXTENSION)
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(str(value))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+
+
+def read_long_from_file(path: Path) -> int:
+    """Java's readLongFromFile: the first line as a long; FileNotFoundError
+    when there is no such file."""
+    with open(path, "r", encoding="ascii", errors="replace") as f:
+        line = f.readline().rstrip("\r\n")
+    if not _LONG_TEXT.fullmatch(line):
+        raise OSError(f"Found {line} in {path}")
+    return int(line)
+
+
+class QuorumPeer(threading.Thread):
+    """A peer of an ensemble (see the module docstring)."""
+
+    def __init__(self, config: ServerConfig, *, cnxn_factory=None, zk_db: Optional[ZKDatabase] = None,
+                 on_fatal_error: Optional[Callable[[int], None]] = None):
+        super().__init__(name=f"QuorumPeer[myid={config.server_id}]", daemon=True)
+        self.config = config
+        self.my_id = config.server_id
+        version = int(config.membership_version, 16) if config.membership_version else 0
+        self.quorum_verifier: QuorumVerifier = verifier_from_config(
+            config.servers, config.groups, config.weights, version,
+            multi_address_enabled=config.multi_address_enabled)
+        self.last_seen_quorum_verifier: Optional[QuorumVerifier] = None
+        self.learner_type = LearnerType(config.peer_type)
+        self.tick_time = config.tick_time
+        self.init_limit = config.init_limit
+        self.sync_limit = config.sync_limit
+        self.connect_to_learner_master_limit = config.connect_to_learner_master_limit
+        self.quorum_listen_on_all_ips = config.quorum_listen_on_all_ips
+        props = config.properties
+        self.cnx_timeout = props.get_int("zookeeper.cnxTimeout", 5000)
+        self.election_port_bind_retry = props.get_int("zookeeper.electionPortBindRetry", 3)
+        self.tcp_keep_alive = props.get_bool("zookeeper.tcpKeepAlive", False)
+        self.leader_connect_delay_ms = props.get_long("zookeeper.leaderConnectDelayDuringRetryMs", 100)
+        self.observer_election_delay_ms = props.get_long("zookeeper.observer.election.DelayMs", 200)
+        self.min_notification_interval = props.get_int("zookeeper.fastleader.minNotificationInterval",
+                                                       MIN_NOTIFICATION_INTERVAL)
+        self.max_notification_interval = props.get_int("zookeeper.fastleader.maxNotificationInterval",
+                                                       MAX_NOTIFICATION_INTERVAL)
+        if zk_db is None:
+            snap_log = FileTxnSnapLog(config.data_dir, config.data_log_dir or config.data_dir,
+                                      force_sync=config.force_sync, pre_alloc_size=config.pre_alloc_size,
+                                      max_buffer=config.jute_max_buffer)
+            zk_db = ZKDatabase(snap_log, commit_log_count=config.commit_log_count,
+                               digest_enabled=config.digest_enabled)
+        self.zk_db = zk_db
+        self.cnxn_factory = cnxn_factory
+        self.on_fatal_error = on_fatal_error
+        self._state_lock = threading.RLock()
+        self._state = ServerState.LOOKING
+        self.zab_state = ZabState.ELECTION
+        self.sync_mode = SyncMode.NONE
+        self.current_vote = Vote(self.my_id, -1, -1, -1)
+        self.accepted_epoch = -1
+        self.current_epoch = -1
+        self.running = True
+        self.leader = None
+        self.follower = None
+        self.observer = None
+        #: The leader's tick counter (Java: QuorumPeer.tick).
+        self.tick = 0
+        self.start_fle = 0.0
+        self.end_fle = 0.0
+        self.election_time_taken = 0
+        self.qcm: Optional[QuorumCnxManager] = None
+        self.election: Optional[FastLeaderElection] = None
+        self._shutdown_done = threading.Event()
+
+    # -- configuration views ------------------------------------------------------------------
+    @property
+    def is_participant(self) -> bool:
+        return self.learner_type is LearnerType.PARTICIPANT
+
+    def view(self) -> dict[int, QuorumServer]:
+        """Every member we know of (Java: getView, plus the next config's)."""
+        members = dict(self.quorum_verifier.all_members)
+        if self.last_seen_quorum_verifier is not None:
+            for sid, server in self.last_seen_quorum_verifier.all_members.items():
+                members.setdefault(sid, server)
+        return members
+
+    def current_and_next_config_voters(self) -> set[int]:
+        voters = set(self.quorum_verifier.voting_members)
+        if self.last_seen_quorum_verifier is not None:
+            voters.update(self.last_seen_quorum_verifier.voting_members)
+        return voters
+
+    def verifiers(self) -> list[QuorumVerifier]:
+        """The configs a quorum must satisfy (Java: SyncedLearnerTracker's)."""
+        qvs = [self.quorum_verifier]
+        last = self.last_seen_quorum_verifier
+        if last is not None and last.version > self.quorum_verifier.version:
+            qvs.append(last)
+        return qvs
+
+    def quorum_address(self) -> QuorumServer:
+        return self.quorum_verifier.all_members[self.my_id]
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def peer_state(self) -> ServerState:
+        return self._state
+
+    def set_peer_state(self, state: ServerState) -> None:
+        with self._state_lock:
+            self._state = state
+            if state == ServerState.LOOKING:
+                self.zab_state = ZabState.ELECTION
+                self.sync_mode = SyncMode.NONE
+            else:
+                LOG.info("Peer state changed: %s", self.detailed_peer_state())
+
+    def set_zab_state(self, zab_state: ZabState) -> None:
+        with self._state_lock:
+            self.zab_state = zab_state
+        LOG.info("Peer state changed: %s", self.detailed_peer_state())
+
+    def detailed_peer_state(self) -> str:
+        """Java's getDetailedPeerState: ``following - broadcast`` and the like."""
+        with self._state_lock:
+            text = self._state.name.lower()
+            if self.zab_state is not ZabState.ELECTION:
+                text += " - " + self.zab_state.value
+            if self.sync_mode is not SyncMode.NONE:
+                text += " - " + self.sync_mode.value
+            return text
+
+    def server_state(self) -> str:
+        """The mode four-letter words print for this peer's state."""
+        return {ServerState.LEADING: "leader", ServerState.FOLLOWING: "follower",
+                ServerState.OBSERVING: "observer"}.get(self._state, "looking")
+
+    def update_server_state(self) -> None:
+        """A role ended: back to LOOKING (Java: updateServerState, no reconfig)."""
+        self.set_peer_state(ServerState.LOOKING)
+        LOG.warning("PeerState set to LOOKING")
+
+    def update_election_vote(self, new_epoch: int) -> None:
+        """Report the new epoch in the vote we answer with (ZOOKEEPER-1732)."""
+        v = self.current_vote
+        self.current_vote = Vote(v.id, v.zxid, v.election_epoch, new_epoch, v.state, version=0)
+
+    # -- the database and the epochs -------------------------------------------------------------
+    def _epoch_path(self, name: str) -> Path:
+        return Path(self.zk_db.snap_log.snap_dir) / name
+
+    def last_logged_zxid(self) -> int:
+        if not self.zk_db.initialized:
+            self.load_database()
+        return self.zk_db.last_processed_zxid
+
+    def load_database(self) -> None:
+        """Load the ZKDatabase and check the epoch files against it (Java: loadDataBase)."""
+        self.zk_db.load_database()
+        last = self.zk_db.last_processed_zxid
+        epoch_of_zxid = last >> 32
+        try:
+            self.current_epoch = read_long_from_file(self._epoch_path(CURRENT_EPOCH_FILENAME))
+        except FileNotFoundError:
+            self.current_epoch = epoch_of_zxid
+            LOG.info("%s not found! Creating with a reasonable default of %d. This should only happen when "
+                     "you are upgrading your installation", CURRENT_EPOCH_FILENAME, self.current_epoch)
+            write_long_to_file(self._epoch_path(CURRENT_EPOCH_FILENAME), self.current_epoch)
+        if epoch_of_zxid > self.current_epoch:
+            tmp = self._epoch_path(CURRENT_EPOCH_FILENAME + TMP_EXTENSION)
+            if tmp.exists():
+                epoch = read_long_from_file(tmp)
+                LOG.info("%s found. Setting current epoch to %d.", tmp, epoch)
+                self.set_current_epoch(epoch)
+                # Writing goes through the same .tmp name, so it may be gone already.
+                tmp.unlink(missing_ok=True)
+            else:
+                raise OSError(f"The current epoch, {self.current_epoch:x}, is older than the last zxid, {last}")
+        try:
+            self.accepted_epoch = read_long_from_file(self._epoch_path(ACCEPTED_EPOCH_FILENAME))
+        except FileNotFoundError:
+            self.accepted_epoch = epoch_of_zxid
+            LOG.info("%s not found! Creating with a reasonable default of %d. This should only happen when "
+                     "you are upgrading your installation", ACCEPTED_EPOCH_FILENAME, self.accepted_epoch)
+            write_long_to_file(self._epoch_path(ACCEPTED_EPOCH_FILENAME), self.accepted_epoch)
+        if self.accepted_epoch < self.current_epoch:
+            raise OSError(f"The accepted epoch, {self.accepted_epoch:x} is less than the current epoch, "
+                          f"{self.current_epoch:x}")
+
+    def set_current_epoch(self, epoch: int) -> None:
+        write_long_to_file(self._epoch_path(CURRENT_EPOCH_FILENAME), epoch)
+        self.current_epoch = epoch
+
+    def set_accepted_epoch(self, epoch: int) -> None:
+        write_long_to_file(self._epoch_path(ACCEPTED_EPOCH_FILENAME), epoch)
+        self.accepted_epoch = epoch
+
+    # -- the client port ---------------------------------------------------------------------------
+    def set_zk_server(self, zks) -> None:
+        """Hand the client connection factory to a role's server (None: nobody
+        serves; the factory then answers four-letter words as not serving)."""
+        factory = self.cnxn_factory
+        if factory is None:
+            return
+        factory.set_zk_server(zks)
+        if zks is None:
+            factory.close_all("the quorum role ended")
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the database, open the client port, start the election
+        machinery, then the state loop (Java: QuorumPeer.start)."""
+        if self.my_id not in self.quorum_verifier.all_members:
+            # Java throws a RuntimeException here (exit code 1), not a ConfigException.
+            raise RuntimeError(f"My id {self.my_id} not in the peer list")
+        self.load_database()
+        if self.cnxn_factory is not None:
+            # The four-letter words may ask the peer while no role serves.
+            self.cnxn_factory.quorum_peer = self
+            self.cnxn_factory.start()
+            host, port = self.cnxn_factory.local_address
+            plain = format_address(host, port)
+        else:
+            plain = "disabled"
+        self.name = f"QuorumPeer[myid={self.my_id}](plain={plain})(secure=disabled)"
+        self.start_leader_election()
+        super().start()
+
+    def start_leader_election(self) -> None:
+        self.current_vote = Vote(self.my_id, self.last_logged_zxid(), -1, self.current_epoch, version=0)
+        self.qcm = QuorumCnxManager(
+            self.my_id, self.view, socket_timeout_ms=self.tick_time * self.sync_limit,
+            cnx_timeout_ms=self.cnx_timeout, listen_on_all_ips=self.quorum_listen_on_all_ips,
+            bind_retries=self.election_port_bind_retry, multi_address=self.config.multi_address_enabled,
+            tcp_keep_alive=self.tcp_keep_alive, on_listener_failure=self._listener_failed)
+        self.qcm.start()
+        self.election = FastLeaderElection(self, self.qcm, min_notification_interval=self.min_notification_interval,
+                                           max_notification_interval=self.max_notification_interval)
+        self.election.start()
+
+    def _listener_failed(self) -> None:
+        if self.on_fatal_error is not None:
+            self.on_fatal_error(EXIT_UNABLE_TO_BIND_QUORUM_PORT)
+
+    def _set_role(self, attr: str, role) -> None:
+        with self._state_lock:
+            if not self.running:
+                raise PeerShutdown()
+            setattr(self, attr, role)
+
+    def run(self) -> None:
+        try:
+            while self.running:
+                state = self.peer_state
+                if state == ServerState.LOOKING:
+                    LOG.info("LOOKING")
+                    try:
+                        vote = self.election.look_for_leader()
+                        if vote is not None:
+                            self.current_vote = vote
+                    except Exception:
+                        LOG.warning("Unexpected exception", exc_info=True)
+                        self.set_peer_state(ServerState.LOOKING)
+                elif state == ServerState.OBSERVING:
+                    self._run_role("observer", ServerState.OBSERVING)
+                elif state == ServerState.FOLLOWING:
+                    self._run_role("follower", ServerState.FOLLOWING)
+                elif state == ServerState.LEADING:
+                    self._run_role("leader", ServerState.LEADING)
+        finally:
+            LOG.warning("QuorumPeer main thread exited")
+
+    def _run_role(self, attr: str, state: ServerState) -> None:
+        from .follower import Follower
+        from .leader import Leader
+        from .observer import Observer
+
+        LOG.info("%s", state.name)
+        role = None
+        try:
+            if state == ServerState.LEADING:
+                role = Leader(self)
+                self._set_role(attr, role)
+                role.lead()
+            elif state == ServerState.FOLLOWING:
+                role = Follower(self)
+                self._set_role(attr, role)
+                role.follow_leader()
+            else:
+                role = Observer(self)
+                self._set_role(attr, role)
+                role.observe_leader()
+        except PeerShutdown:
+            pass
+        except Exception:
+            LOG.warning("Unexpected exception", exc_info=True)
+        finally:
+            if role is not None:
+                if state == ServerState.LEADING:
+                    role.shutdown("Forcing shutdown")
+                else:
+                    role.shutdown()
+            with self._state_lock:
+                setattr(self, attr, None)
+            if self.running:
+                self.update_server_state()
+                if state == ServerState.OBSERVING:
+                    self._wait_for_observer_election_delay()
+
+    def _wait_for_observer_election_delay(self) -> None:
+        """Observers wait a random moment before electing (Java:
+        Observer.waitForObserverElectionDelay), to spread their load."""
+        if self.observer_election_delay_ms > 0:
+            delay = random.random() * self.observer_election_delay_ms
+            LOG.info("Waiting for %d ms before starting the election", delay)
+            time.sleep(delay / 1000.0)
+
+    def shutdown(self) -> None:
+        """Stop the role, the client port, the election and the loop."""
+        with self._state_lock:
+            if not self.running:
+                already = True
+            else:
+                already = False
+                self.running = False
+            leader, follower, observer = self.leader, self.follower, self.observer
+        if already:
+            self._shutdown_done.wait(10)
+            return
+        try:
+            if leader is not None:
+                leader.shutdown("quorum Peer shutdown")
+            if follower is not None:
+                follower.shutdown()
+            if observer is not None:
+                observer.shutdown()
+            if self.cnxn_factory is not None:
+                self.cnxn_factory.shutdown()
+            if self.election is not None:
+                self.election.shutdown()
+            elif self.qcm is not None:
+                self.qcm.halt()
+            if self.is_alive() and self is not threading.current_thread():
+                self.join(10)
+                if self.is_alive():
+                    LOG.warning("QuorumPeer thread did not stop within 10 s")
+            self.zk_db.close()
+        finally:
+            self._shutdown_done.set()
+
+
+class QuorumPeerMain:
+    """Runs a QuorumPeer from a ServerConfig (Java: QuorumPeerMain.runFromConfig).
+
+    Same interface as ``ZooKeeperServerMain``: ``start()``, ``stop()``,
+    ``wait()``. A fatal error of the peer (the election port cannot be
+    bound) stops it and leaves ``exit_code`` for the process to exit with.
+    """
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self.peer: Optional[QuorumPeer] = None
+        self.factory = None
+        self.exit_code = 0
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        from ..server.cnxn_factory import NIOServerCnxnFactory
+
+        cfg = self.config
+        address = cfg.client_address
+        if address is not None:
+            self.factory = NIOServerCnxnFactory(
+                address[0], address[1], max_client_cnxns=cfg.max_client_cnxns, max_buffer=cfg.jute_max_buffer,
+                listen_backlog=cfg.client_port_listen_backlog,
+                sessionless_timeout_ms=cfg.sessionless_cnxn_timeout, max_cnxns=cfg.max_cnxns,
+                four_letter_whitelist=cfg.four_letter_word_whitelist,
+            )
+        self.peer = QuorumPeer(cfg, cnxn_factory=self.factory, on_fatal_error=self._fatal)
+        self.peer.start()
+        if self.factory is not None:
+            LOG.info("binding to port %s", format_address(*self.factory.local_address))
+
+    def _fatal(self, code: int) -> None:
+        self.exit_code = code
+        threading.Thread(target=self.stop, name="shutdown", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        try:
+            if self.peer is not None:
+                self.peer.shutdown()
+            elif self.factory is not None:
+                self.factory.shutdown()
+        finally:
+            self._stopped.set()
+
+    def wait(self) -> None:
+        self._stopped.wait()
