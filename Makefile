@@ -30,5 +30,23 @@ run: install
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
+# The benchmark (bench/README.md): zkpy next to Java ZooKeeper 3.8, if
+# installed. Not part of `make test`. The `bench` extra brings matplotlib
+# for the chart; without it (e.g. offline) the report just has no chart.
+BENCH_STAMP := $(VENV)/.zkpy-bench-installed
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): setup.cfg pyproject.toml | $(STAMP)
+	$(VPY) -m pip install -e '.[test,bench]' || echo "could not install the bench extra; no chart"
+	touch $@
+
+.PHONY: bench bench-quick
+
+bench: $(BENCH_STAMP)
+	$(VPY) -m bench.run --notes bench/NOTES.md $(BENCH_ARGS)
+
+bench-quick: $(BENCH_STAMP)
+	$(VPY) -m bench.run --quick --out-dir bench/out $(BENCH_ARGS)
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -6,17 +6,18 @@ server answers BADARGUMENTS when a path breaks these rules.
 
 from __future__ import annotations
 
-import re
-
 from .errors import Code, KeeperException
 
-# Characters PathUtils rejects: controls, C1 controls, the surrogate and
-# private-use block U+D800-U+F8FF, and U+FFF0-U+FFFF.
-_BAD_CHARS = re.compile("[\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff]")
+def _bad_char(c: str) -> bool:
+    # Controls, C1 controls, the surrogate and private-use block
+    # U+D800-U+F8FF, and U+FFF0-U+FFFF, as PathUtils.
+    return ("\u0000" < c <= "\u001f" or "\u007f" <= c <= "\u009f" or "\ud800" <= c <= "\uf8ff"
+            or "\ufff0" <= c <= "\uffff")
 
 
 def path_error(path: str | None, is_sequential: bool = False) -> str | None:
-    """Why ``path`` is not a valid znode path, or None when it is.
+    """Java's message (PathUtils' IllegalArgumentException text) for an
+    invalid znode path, or None when it is valid.
 
     A sequential create is checked with a sequence suffix appended, as Java
     does, so a trailing "/" is allowed there (``/queue/``).
@@ -33,14 +34,25 @@ def path_error(path: str | None, is_sequential: bool = False) -> str | None:
         return None
     if path[-1] == "/":
         return "Path must not end with / character"
-    for segment in path[1:].split("/"):
-        if not segment:
-            return "empty node name specified"
-        if segment in (".", ".."):
-            return "relative paths not allowed"
-    bad = _BAD_CHARS.search(path)
-    if bad:
-        return f"invalid character @{bad.start()}"
+    last = "/"
+    for i in range(1, len(path)):
+        c = path[i]
+        reason = None
+        if c == "\0":
+            reason = f"null character not allowed @{i}"
+        elif c == "/" and last == "/":
+            reason = f"empty node name specified @{i}"
+        elif c == "." and last == ".":
+            if path[i - 2] == "/" and (i + 1 == len(path) or path[i + 1] == "/"):
+                reason = f"relative paths not allowed @{i}"
+        elif c == ".":
+            if path[i - 1] == "/" and (i + 1 == len(path) or path[i + 1] == "/"):
+                reason = f"relative paths not allowed @{i}"
+        elif _bad_char(c):
+            reason = f"invalid character @{i}"
+        if reason:
+            return f'Invalid path string "{path}" caused by {reason}'
+        last = c
     return None
 
 
@@ -48,7 +60,7 @@ def validate_path(path: str | None, is_sequential: bool = False) -> None:
     """Raise BADARGUMENTS (with the reason) when ``path`` is invalid."""
     reason = path_error(path, is_sequential)
     if reason is not None:
-        raise KeeperException(Code.BADARGUMENTS, path, f"Invalid path string \"{path}\" caused by {reason}")
+        raise KeeperException(Code.BADARGUMENTS, path, reason)
 
 
 def parent_of(path: str) -> str:

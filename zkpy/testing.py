@@ -40,7 +40,7 @@ import zkpy
 from zkpy.cli.four_letter_word_main import four_letter_word
 from zkpy.server.config import format_properties
 
-__all__ = ["TestingServer", "TestingCluster", "TestingServerError", "four_letter_word", "find_free_port",
+__all__ = ["TestingServer", "TestingCluster", "TestingServerError", "four_letter_word", "find_free_port", "wait_until",
            "find_free_ports"]
 
 _PR_SET_PDEATHSIG = 1
@@ -61,6 +61,21 @@ def find_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
         if port not in ports:
             ports.append(port)
     return ports
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition",
+               interval: float = 0.02):
+    """Poll ``predicate`` until it returns something truthy and return that;
+    raise AssertionError naming ``what`` after ``timeout`` seconds. For
+    what arrives asynchronously (watch callbacks, elections, expiry)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 class TestingServerError(RuntimeError):

@@ -23,6 +23,8 @@ from zkpy.jute.records import (
 )
 
 from . import wire
+from zkpy.testing import wait_until
+
 from .servers import kazoo_session, zkpy_only
 from .tcp_proxy import TcpProxy
 
@@ -107,17 +109,17 @@ def test_kazoo_recipes_see_changes_made_while_disconnected(zk_server):
                 zk.DataWatch("/kw", lambda d, stat: data.append(d))
                 zk.ChildrenWatch("/kw", lambda c: children.append(sorted(c)))
                 session_id = zk.client_id[0]
-                wait_for(lambda: data == [b"v1"] and children == [[]])
+                wait_until(lambda: data == [b"v1"] and children == [[]])
                 proxy.refuse()
                 proxy.drop_connections()
                 zk_server.restart()
                 writer.set("/kw", b"v2")
                 writer.create("/kw/kid")
                 proxy.restore()
-                wait_for(lambda: data[-1:] == [b"v2"] and children[-1:] == [["kid"]], timeout=20)
+                wait_until(lambda: data[-1:] == [b"v2"] and children[-1:] == [["kid"]], timeout=20)
                 assert zk.client_id[0] == session_id
                 writer.set("/kw", b"v3")  # and the re-set watches are live again
-                wait_for(lambda: data[-1:] == [b"v3"])
+                wait_until(lambda: data[-1:] == [b"v3"])
 
 
 class Address:
@@ -125,13 +127,6 @@ class Address:
 
     def __init__(self, connect_string: str):
         self.connect_string = connect_string
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_remove_and_check_persistent_watches(zk_server):
@@ -191,16 +186,26 @@ def test_persistent_watches_end_with_the_connection(zk_server):
             again.close()
 
 
-@zkpy_only
-def test_standard_watch_does_not_downgrade_a_persistent_one(zk_server):
-    """3.8.0 turns the persistent watch into a one-shot here (ZOOKEEPER-4466); zkpy keeps it."""
+def test_last_watch_mode_on_a_path_wins(zk_server):
+    """As 3.8.0: a standard data watch set over a persistent one makes it
+    one-shot (3.9 would keep both, ZOOKEEPER-4466), and a recursive add
+    over a persistent one makes it recursive."""
     with wire.session(zk_server) as writer, wire.session(zk_server) as watcher:
         assert writer.create("/pd")[0].err == 0
         add_watch(watcher, "/pd")
         assert watcher.get_data("/pd", watch=True)[0].err == 0
         for data in (b"1", b"2", b"3"):
             assert writer.set_data("/pd", data)[0].err == 0
-        assert events_so_far(watcher) == [(E.NodeDataChanged, "/pd")] * 3
+        # One data event; the child-table half of the persistent watch stays.
+        assert writer.create("/pd/kid")[0].err == 0
+        assert events_so_far(watcher) == [(E.NodeDataChanged, "/pd"), (E.NodeChildrenChanged, "/pd")]
+
+        assert writer.create("/pr")[0].err == 0
+        add_watch(watcher, "/pr")
+        add_watch(watcher, "/pr", recursive=True)
+        assert writer.create("/pr/kid")[0].err == 0
+        assert writer.set_data("/pr/kid", b"x")[0].err == 0
+        assert events_so_far(watcher) == [(E.NodeCreated, "/pr/kid"), (E.NodeDataChanged, "/pr/kid")]
 
 
 def test_recursive_watch_reveals_only_readable_nodes(zk_server):

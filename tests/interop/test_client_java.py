@@ -231,10 +231,6 @@ def watch_modes_on_one_path(connect_string: str) -> dict:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: Java 3.8.0 keeps one watch mode per (connection, path) and the last add wins "
-    "(WatcherModeManager.setWatcherMode); zkpy/server/watch_manager.py never downgrades a persistent "
-    "mode and ignores PERSISTENT -> PERSISTENT_RECURSIVE"))
 def test_watch_modes_on_one_path_match_java(java_server, zkpy_server):
     assert watch_modes_on_one_path(zkpy_server.connect_string) == \
         watch_modes_on_one_path(java_server.connect_string)

@@ -156,6 +156,6 @@ def test_strip_chroot():
 
 def test_watched_event_str_is_javas():
     event = WatchedEvent(EventType.None_, KeeperState.SyncConnected, None)
-    assert str(event) == "WatchedEvent state:SyncConnected type:None path:None"
+    assert str(event) == "WatchedEvent state:SyncConnected type:None path:null"
     event = WatchedEvent(EventType.NodeDataChanged, KeeperState.SyncConnected, "/a")
     assert str(event) == "WatchedEvent state:SyncConnected type:NodeDataChanged path:/a"

@@ -10,7 +10,7 @@ from zkpy.jute import records as R
 from zkpy.jute.archive import OutputArchive
 from zkpy.jute.multi import write_multi_request
 from zkpy.server.data_tree import ephemeral_kind
-from zkpy.server.quota import quota_path, stat_path
+from zkpy.server.quota import limit_path, stat_path
 from zkpy.server.request import Request
 from zkpy.server.txn_codec import decode_txn_record
 
@@ -137,7 +137,7 @@ def test_quota_is_enforced_in_prep():
     h.run(OpCode.create, create_req("/q"))
     h.run(OpCode.create, create_req("/zookeeper/quota/q"))
     limits = b"count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=2"
-    h.run(OpCode.create, R.CreateRequest(quota_path("/q"), limits, R.OPEN_ACL_UNSAFE, 0))
+    h.run(OpCode.create, R.CreateRequest(limit_path("/q"), limits, R.OPEN_ACL_UNSAFE, 0))
     h.run(OpCode.create, R.CreateRequest(stat_path("/q"), b"count=0,bytes=0", R.OPEN_ACL_UNSAFE, 0))
     request, _ = h.run(OpCode.create, create_req("/q/a", data=b"abc"))
     assert err(request) == 0

@@ -7,23 +7,15 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
 from zkpy.quorum.initial_message import build_initial_message
 from zkpy.quorum.quorum_cnx_manager import CircularBlockingQueue, QuorumCnxManager
 from zkpy.quorum.quorum_server import QuorumServer
-from zkpy.testing import find_free_ports
+from zkpy.testing import find_free_ports, wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def wait_for(predicate, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def receive(manager, timeout=5.0):
@@ -91,7 +83,7 @@ def test_only_the_larger_sid_keeps_a_connection(ensemble):
     m1.to_send(2, b"from 1")              # 1 dials 2, hangs up; 2 dials back
     message = receive(m2)
     assert (message.buffer, message.sid) == (b"from 1", 1)
-    wait_for(lambda: m1.connected_sids() == [2] and m2.connected_sids() == [1], what="one connection each")
+    wait_until(lambda: m1.connected_sids() == [2] and m2.connected_sids() == [1], what="one connection each")
     # The surviving socket is the one 2 dialled: on 1's side its local port is 1's election port.
     assert m1.sender_worker_map[2].sock.getsockname()[1] == ensemble.port(1)
     assert m2.sender_worker_map[1].sock.getpeername()[1] == ensemble.port(1)
@@ -112,16 +104,16 @@ def test_send_queue_keeps_only_the_newest_message(ensemble):
     m3.connect_all()
     assert receive(m2).buffer == b"vote 4"
     assert m2.poll_recv_queue(0.3) is None
-    wait_for(m3.have_delivered, what="the queue to drain")
+    wait_until(m3.have_delivered, what="the queue to drain")
 
 
 def test_last_message_is_sent_again_on_a_new_connection(ensemble):
     m1, m2 = ensemble.start(1), ensemble.start(2)
     m2.to_send(1, b"latest vote")
     assert receive(m1).buffer == b"latest vote"
-    wait_for(lambda: 1 in m2.connected_sids(), what="2's connection to 1")
+    wait_until(lambda: 1 in m2.connected_sids(), what="2's connection to 1")
     m2.sender_worker_map[1].finish()       # the connection breaks
-    wait_for(lambda: 2 not in m1.connected_sids(), what="1 to notice")
+    wait_until(lambda: 2 not in m1.connected_sids(), what="1 to notice")
     assert m2.connect_one(1)
     again = receive(m1)                    # re-sent: the peer may have lost it
     assert (again.buffer, again.sid) == (b"latest vote", 2)
@@ -175,7 +167,7 @@ def test_a_larger_sid_is_kept_and_bad_frames_drop_it(ensemble):
         assert (message.buffer, message.sid) == (b"hello", 3)
         assert m2.connected_sids() == [3]
         sock.sendall(struct.pack(">i", 600 * 1024))     # over PACKETMAXSIZE
-        wait_for(lambda: m2.connected_sids() == [], what="the connection to be dropped")
+        wait_until(lambda: m2.connected_sids() == [], what="the connection to be dropped")
         sock.settimeout(5)
         assert sock.recv(1) == b""
     finally:
@@ -186,7 +178,7 @@ def test_halt_stops_every_thread(ensemble):
     m1, m2 = ensemble.start(1), ensemble.start(2)
     m1.to_send(2, b"x")
     receive(m2)
-    wait_for(lambda: m1.connected_sids() == [2], what="connection")
+    wait_until(lambda: m1.connected_sids() == [2], what="connection")
     workers = [m1.listener, m1.sender_worker_map[2], m1.sender_worker_map[2].recv_worker]
     m1.halt()
     for thread in workers:

@@ -13,7 +13,7 @@ from zkpy.errors import Code, KeeperException
 from zkpy.jute import records as R
 from zkpy.server.data_tree import DataTree
 from zkpy.server.quota import (
-    QuotaPaths, StatsTrack, check_quota, check_tree_quota, quota_path, stat_path, trim_quota_path,
+    QuotaPaths, StatsTrack, check_quota, check_tree_quota, limit_path, quota_path, stat_path, trim_quota_path,
 )
 
 
@@ -57,7 +57,8 @@ def test_stats_track_round_trip(values):
 
 
 def test_quota_paths():
-    assert quota_path("/a/b") == "/zookeeper/quota/a/b/zookeeper_limits"
+    assert quota_path("/a/b") == "/zookeeper/quota/a/b"
+    assert limit_path("/a/b") == "/zookeeper/quota/a/b/zookeeper_limits"
     assert stat_path("/a") == "/zookeeper/quota/a/zookeeper_stats"
     assert trim_quota_path("/zookeeper/quota/a/b") == "/a/b"
     paths = QuotaPaths()
@@ -142,7 +143,7 @@ class Tree:
             quota_dir = "/zookeeper/quota/" + "/".join(parts[:i])
             if self.tree.get_node(quota_dir) is None:
                 self.create(quota_dir)
-        self.create(quota_path(path), limit_text.encode())
+        self.create(limit_path(path), limit_text.encode())
         self.create(stat_path(path), b"count=0,bytes=0")
 
 
@@ -191,7 +192,7 @@ def test_removing_the_limits_node_ends_the_quota():
     t = Tree()
     t.create("/q")
     t.set_quota("/q", "count=1,bytes=-1")
-    t.delete(quota_path("/q"))
+    t.delete(limit_path("/q"))
     t.create("/q/a")
     assert t.stats("/q") == "count=1,bytes=0"
     assert t.tree.max_prefix_with_quota("/q/a") is None

@@ -32,6 +32,10 @@ from ..client.op import Op
 from ..defs import AddWatchMode, CreateMode, Perms, WatcherType
 from ..errors import Code, KeeperException, NoNodeException
 from ..jute.records import ACL, OPEN_ACL_UNSAFE, Id
+from ..paths import path_error
+from ..quotas import (
+    LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE, StatsTrack, limit_path, quota_path, stat_path, trim_quota_path,
+)
 from . import cli_options
 from .cli_options import CommandLine, Options, OptionGroup, ParseException
 
@@ -44,10 +48,6 @@ __all__ = [
     "format_stat", "java_date", "java_hex", "keeper_message", "perm_string", "validate_path",
 ]
 
-QUOTA_ZOOKEEPER = "/zookeeper/quota"
-PROC_ZOOKEEPER = "/zookeeper"
-LIMIT_NODE = "zookeeper_limits"
-STAT_NODE = "zookeeper_stats"
 
 # -- CliException family ---------------------------------------------------------------------
 
@@ -275,43 +275,6 @@ def java_split(text: str, sep: str) -> list[str]:
 # -- the client's path check (Java's PathUtils.validatePath) -----------------------------------
 
 
-def path_error(path: Optional[str], is_sequential: bool = False) -> Optional[str]:
-    """Java's IllegalArgumentException text for a bad path, or None."""
-    if path is None:
-        return "Path cannot be null"
-    if is_sequential:
-        path = path + "1"
-    if not path:
-        return "Path length must be > 0"
-    if path[0] != "/":
-        return "Path must start with / character"
-    if len(path) == 1:
-        return None
-    if path[-1] == "/":
-        return "Path must not end with / character"
-    reason = None
-    last = "/"
-    for i in range(1, len(path)):
-        c = path[i]
-        if c == "\0":
-            reason = f"null character not allowed @{i}"
-        elif c == "/" and last == "/":
-            reason = f"empty node name specified @{i}"
-        elif c == "." and last == ".":
-            if path[i - 2] == "/" and (i + 1 == len(path) or path[i + 1] == "/"):
-                reason = f"relative paths not allowed @{i}"
-        elif c == ".":
-            if path[i - 1] == "/" and (i + 1 == len(path) or path[i + 1] == "/"):
-                reason = f"relative paths not allowed @{i}"
-        elif ("\u0000" < c <= "\u001f" or "\u007f" <= c <= "\u009f" or "\ud800" <= c <= "\uf8ff"
-              or "\ufff0" <= c <= "\uffff"):
-            reason = f"invalid character @{i}"
-        if reason:
-            return f'Invalid path string "{path}" caused by {reason}'
-        last = c
-    return None
-
-
 def validate_path(path: Optional[str], is_sequential: bool = False) -> None:
     """Raise MalformedPathException with Java's text for a bad path."""
     reason = path_error(path, is_sequential)
@@ -342,68 +305,6 @@ def acl_parse(text: str, err: TextIO) -> list:
                 perms |= bit
         acls.append(ACL(int(perms), Id(entry[:first], entry[first + 1:last])))
     return acls
-
-
-# -- quotas (Java's StatsTrack and Quotas) -----------------------------------------------------------
-
-
-class StatsTrack:
-    """The text kept in ``zookeeper_limits`` / ``zookeeper_stats``:
-    ``count=5,bytes=100=;byteHardLimit=-1;countHardLimit=10``. Missing
-    values read as -1."""
-
-    def __init__(self, text: Optional[str | bytes] = None):
-        if isinstance(text, (bytes, bytearray)):
-            text = bytes(text).decode("utf-8", errors="replace")
-        self.stats: dict[str, int] = {}
-        if not text:
-            return
-        for pair in re.split(r"[,;]+", text):
-            if not pair:
-                continue
-            kv = java_split(pair, "=")
-            if not kv:
-                continue
-            value = kv[1] if len(kv) > 1 and kv[1] else "-1"
-            self.stats[kv[0]] = java_parse_int(value, 64)
-
-    def _get(self, key: str) -> int:
-        return self.stats.get(key, -1)
-
-    count = property(lambda self: self._get("count"), lambda self, v: self.stats.__setitem__("count", v))
-    bytes = property(lambda self: self._get("bytes"), lambda self, v: self.stats.__setitem__("bytes", v))
-    count_hard_limit = property(lambda self: self._get("countHardLimit"),
-                                lambda self, v: self.stats.__setitem__("countHardLimit", v))
-    byte_hard_limit = property(lambda self: self._get("byteHardLimit"),
-                               lambda self, v: self.stats.__setitem__("byteHardLimit", v))
-
-    def __str__(self) -> str:
-        # count and bytes first, then "=" and the other keys sorted: the shape
-        # that ZooKeeper 3.4's parser still reads.
-        text = f"count={self.count},bytes={self.bytes}"
-        others = sorted(k for k in self.stats if k not in ("count", "bytes"))
-        if others:
-            text += "=" + "".join(f";{k}={self.stats[k]}" for k in others)
-        return text
-
-    def to_bytes(self) -> bytes:
-        return str(self).encode("utf-8")
-
-
-def quota_path(path: str) -> str:
-    return QUOTA_ZOOKEEPER + path
-
-
-def limit_path(path: str) -> str:
-    return f"{QUOTA_ZOOKEEPER}{path}/{LIMIT_NODE}"
-
-
-def stat_path(path: str) -> str:
-    return f"{QUOTA_ZOOKEEPER}{path}/{STAT_NODE}"
-
-
-def trim_quota_path(path: str) -> str:
-    return path[len(QUOTA_ZOOKEEPER):]
 
 
 # -- the client, as the Java CLI sees it ------------------------------------------------------------

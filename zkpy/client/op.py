@@ -44,7 +44,7 @@ def validate_path(path: str, is_sequential: bool = False) -> None:
         raise ValueError(f"Path must be a string, not {type(path).__name__}")
     reason = path_error(path, is_sequential)
     if reason is not None:
-        raise ValueError(f'Invalid path string "{path}" caused by {reason}')
+        raise ValueError(reason)
 
 
 def validate_acl(acl) -> None:

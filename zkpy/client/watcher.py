@@ -30,7 +30,8 @@ class WatchedEvent:
     def __str__(self) -> str:  # Java's toString, which zkCli prints
         state = getattr(self.state, "name", self.state)
         etype = str(getattr(self.type, "name", self.type)).rstrip("_")
-        return f"WatchedEvent state:{state} type:{etype} path:{self.path}"
+        path = "null" if self.path is None else self.path
+        return f"WatchedEvent state:{state} type:{etype} path:{path}"
 
     @classmethod
     def from_wire(cls, type_: int, state: int, path: Optional[str]) -> "WatchedEvent":

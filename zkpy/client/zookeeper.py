@@ -488,19 +488,20 @@ class ZooKeeper:
 
     # -- auth -------------------------------------------------------------------------------------------
 
-    def add_auth_info(self, scheme: str, auth: Union[bytes, str]) -> None:
-        """Add credentials to the session (e.g. ``("digest", b"user:pw")``).
+    def add_auth_info(self, scheme: str, auth: Union[bytes, str, None]) -> None:
+        """Add credentials to the session (e.g. ``("digest", b"user:pw")``;
+        None sends no credential bytes, as Java's null).
 
         They are kept and sent again after every reconnect, so a
         ConnectionLossException from this call does not mean they are lost.
         """
         return self._wait(self.add_auth_info_async(scheme, auth))
 
-    def add_auth_info_async(self, scheme: str, auth: Union[bytes, str]) -> Future:
+    def add_auth_info_async(self, scheme: str, auth: Union[bytes, str, None]) -> Future:
         if isinstance(auth, str):
             auth = auth.encode("utf-8")
         future = self._cnxn.new_future()
-        self._cnxn.add_auth_info(scheme, bytes(auth), future)
+        self._cnxn.add_auth_info(scheme, None if auth is None else bytes(auth), future)
         return future
 
     # -- admin ------------------------------------------------------------------------------------------

@@ -173,6 +173,9 @@ class QuorumCnxManager:
         self.tcp_keep_alive = tcp_keep_alive
         self.on_listener_failure = on_listener_failure
         self.sender_worker_map: dict[int, SendWorker] = {}
+        # Every worker pair ever started, so that halt() also waits for ones
+        # that a newer connection replaced and that are still winding down.
+        self._all_workers: list[threading.Thread] = []
         self.queue_send_map: dict[int, CircularBlockingQueue] = {}
         self.last_message_sent: dict[int, bytes] = {}
         self.recv_queue = CircularBlockingQueue(RECV_CAPACITY)
@@ -275,6 +278,7 @@ class QuorumCnxManager:
             if old is not None:
                 old.finish()
             self.sender_worker_map[sid] = sw
+            self._all_workers = [w for w in self._all_workers if w.is_alive()] + [sw, rw]
             if sid not in self.queue_send_map:
                 self.queue_send_map[sid] = CircularBlockingQueue(SEND_CAPACITY)
             sw.start()
@@ -327,15 +331,15 @@ class QuorumCnxManager:
         with self._lock:
             self.shutdown = True
             workers = list(self.sender_worker_map.values())
+            every_worker = list(self._all_workers)
         LOG.debug("Halting listener")
         self.listener.halt()
         for sw in workers:
             sw.finish()
         self.recv_queue.wake()
-        for sw in workers:
-            sw.join(5)
-            if sw.recv_worker is not None:
-                sw.recv_worker.join(5)
+        for worker in every_worker:
+            if worker is not threading.current_thread():
+                worker.join(5)
         if self.listener.is_alive() and self.listener is not threading.current_thread():
             self.listener.join(5)
         LOG.debug("All connection processing threads are down")

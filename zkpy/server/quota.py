@@ -25,112 +25,16 @@ pipeline.
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 from ..errors import Code, KeeperException
 
 LOG = logging.getLogger(__name__)
 
-PROC_ZOOKEEPER = "/zookeeper"
-QUOTA_ZOOKEEPER = "/zookeeper/quota"
-LIMIT_NODE = "zookeeper_limits"
-STAT_NODE = "zookeeper_stats"
-
-COUNT = "count"
-BYTES = "bytes"
-COUNT_HARD_LIMIT = "countHardLimit"
-BYTE_HARD_LIMIT = "byteHardLimit"
-
-_PAIRS_SEPARATOR = re.compile(r"[,;]+")
-
-
-class StatsTrack:
-    """Counts and limits as text (Java: ``StatsTrack``); unknown keys are kept."""
-
-    __slots__ = ("stats",)
-
-    def __init__(self, text: str | bytes | None = None):
-        self.stats: dict[str, int] = {}
-        if isinstance(text, (bytes, bytearray, memoryview)):
-            text = bytes(text).decode("utf-8", "replace")
-        if not text:
-            return
-        for pair in _PAIRS_SEPARATOR.split(text):
-            if not pair:
-                continue
-            # "bytes=-1=" (the separator before the extra keys) splits into
-            # "bytes", "-1", "" like Java's split, which drops the trailing "".
-            parts = pair.split("=")
-            key = parts[0]
-            value = parts[1] if len(parts) > 1 else ""
-            self.stats[key] = int(value) if value.strip() else -1
-
-    def _get(self, key: str) -> int:
-        return self.stats.get(key, -1)
-
-    @property
-    def count(self) -> int:
-        return self._get(COUNT)
-
-    @count.setter
-    def count(self, value: int) -> None:
-        self.stats[COUNT] = value
-
-    @property
-    def bytes(self) -> int:
-        return self._get(BYTES)
-
-    @bytes.setter
-    def bytes(self, value: int) -> None:
-        self.stats[BYTES] = value
-
-    @property
-    def count_hard_limit(self) -> int:
-        return self._get(COUNT_HARD_LIMIT)
-
-    @count_hard_limit.setter
-    def count_hard_limit(self, value: int) -> None:
-        self.stats[COUNT_HARD_LIMIT] = value
-
-    @property
-    def byte_hard_limit(self) -> int:
-        return self._get(BYTE_HARD_LIMIT)
-
-    @byte_hard_limit.setter
-    def byte_hard_limit(self, value: int) -> None:
-        self.stats[BYTE_HARD_LIMIT] = value
-
-    def __str__(self) -> str:
-        text = f"{COUNT}={self.count},{BYTES}={self.bytes}"
-        extra = sorted(k for k in self.stats if k not in (COUNT, BYTES))
-        if extra:
-            text += "=" + "".join(f";{key}={self.stats[key]}" for key in extra)
-        return text
-
-    def to_bytes(self) -> bytes:
-        return str(self).encode("utf-8")
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, StatsTrack) and self.stats == other.stats
-
-    def __repr__(self) -> str:
-        return f"StatsTrack({str(self)!r})"
-
-
-def quota_path(path: str) -> str:
-    """The limits node of the quota on ``path`` (Java: Quotas.limitPath)."""
-    return f"{QUOTA_ZOOKEEPER}{path}/{LIMIT_NODE}"
-
-
-def stat_path(path: str) -> str:
-    """The usage node of the quota on ``path`` (Java: Quotas.statPath)."""
-    return f"{QUOTA_ZOOKEEPER}{path}/{STAT_NODE}"
-
-
-def trim_quota_path(quota_dir: str) -> str:
-    """``/zookeeper/quota/a/b`` -> ``/a/b`` (Java: Quotas.trimQuotaPath)."""
-    return quota_dir[len(QUOTA_ZOOKEEPER):]
+from ..quotas import (  # noqa: F401 - re-exported for the server's users
+    BYTE_HARD_LIMIT, BYTES, COUNT, COUNT_HARD_LIMIT, LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE,
+    StatsTrack, limit_path, quota_path, stat_path, trim_quota_path,
+)
 
 
 class QuotaPaths:
@@ -215,7 +119,7 @@ def check_tree_quota(tree, path: str, last_data: bytes | None, data: bytes | Non
         bytes_diff, count_diff = new_bytes, 1
     else:
         bytes_diff, count_diff = new_bytes - (len(last_data) if last_data else 0), 0
-    limit_node = tree.get_node(quota_path(prefix))
+    limit_node = tree.get_node(limit_path(prefix))
     stat_node = tree.get_node(stat_path(prefix))
     if limit_node is None or stat_node is None:
         LOG.error("Missing quota node for %s", prefix)

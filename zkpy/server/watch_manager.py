@@ -7,9 +7,11 @@ practice, which drops the event when it may not READ a node with that ACL
 (``acl`` None: no check). Standard watches are one-shot; persistent ones
 stay; persistent-recursive ones also match every descendant of their path.
 
-Different on purpose: in 3.8.0 a standard watch set on a path that already
-has a persistent watch of the same connection turns it into a one-shot
-watch (ZOOKEEPER-4466); here the persistent mode is kept.
+One mode per (watcher, path), and the last add wins, as in 3.8.0
+(``WatcherModeManager``): a getData watch set where the same connection
+has a persistent watch makes it one-shot, and PERSISTENT becomes
+PERSISTENT_RECURSIVE when asked. (3.9 keeps several modes per path,
+ZOOKEEPER-4466; clients of 3.8 see 3.8's rule.)
 """
 
 from __future__ import annotations
@@ -50,11 +52,12 @@ class WatchManager:
         self._recursive_count = 0
 
     def add_watch(self, path: str, watcher: object, mode: int = STANDARD) -> bool:
-        """Register ``watcher`` on ``path``; a persistent mode is never downgraded."""
+        """Register ``watcher`` on ``path`` with ``mode`` (replacing the mode
+        it had there); True when the path is new for this watcher."""
         with self._lock:
             watchers = self._watch_table.setdefault(path, {})
             old = watchers.get(watcher)
-            if old is not None and (old != STANDARD or mode == STANDARD):
+            if old == mode:
                 return False
             if old == PERSISTENT_RECURSIVE:
                 self._recursive_count -= 1
@@ -62,7 +65,7 @@ class WatchManager:
             if mode == PERSISTENT_RECURSIVE:
                 self._recursive_count += 1
             self._watch_to_paths.setdefault(watcher, set()).add(path)
-            return True
+            return old is None
 
     def contains_watcher(self, path: str, watcher: object) -> bool:
         with self._lock:

@@ -31,6 +31,7 @@ class SyncRequestProcessor(QueuedProcessor):
         self._rand_roll = random.randrange(self.snap_count // 2)
         self._log_count = 0
         self._snapshot_running = threading.Lock()
+        self._snapshot_thread: threading.Thread | None = None
 
     def run(self) -> None:
         to_flush = []
@@ -89,8 +90,16 @@ class SyncRequestProcessor(QueuedProcessor):
             finally:
                 self._snapshot_running.release()
 
-        threading.Thread(target=take, name="Snapshot Thread", daemon=True).start()
+        self._snapshot_thread = threading.Thread(target=take, name="Snapshot Thread", daemon=True)
+        self._snapshot_thread.start()
 
     def shutdown(self) -> None:
         super().shutdown()
+        # A clean stop lets a running snapshot finish rather than leave its
+        # temporary file behind (only kill -9 should do that).
+        snapshot = self._snapshot_thread
+        if snapshot is not None and snapshot is not threading.current_thread():
+            snapshot.join(timeout=60)
+            if snapshot.is_alive():
+                LOG.warning("snapshot still running at shutdown; its temporary file may remain")
         self.next.shutdown()
