@@ -43,12 +43,14 @@ if [ -z "$ZOOPIDFILE" ]; then
         ZOOPIDFILE="$ZOO_LOG_DIR/zookeeper_server.pid"
     fi
 fi
-ZOO_LOG_FILE="zookeeper-${USER:-$(id -un)}-server-$(hostname).log"
+# As Java's script: the daemon logs to a rolling file in $ZOO_LOG_DIR.
+export ZOO_LOG_FILE="${ZOO_LOG_FILE:-zookeeper-${USER:-$(id -un)}-server-$(hostname).log}"
 _ZOO_DAEMON_OUT="$ZOO_LOG_DIR/zookeeper-${USER:-$(id -un)}-server-$(hostname).out"
 SERVER_CMD=("$ZKPY_PYTHON" -m zkpy "$ZOOCFG")
 
 is_running() {
-    [ -f "$ZOOPIDFILE" ] && kill -0 "$(cat "$ZOOPIDFILE")" 2>/dev/null
+    # A live zkpy process, not just any pid: a stale pid file is removed.
+    "$ZKPY_PYTHON" -m zkpy.cli.server_control running "$ZOOPIDFILE" >/dev/null
 }
 
 case "$1" in
@@ -59,7 +61,7 @@ start)
         exit 1
     fi
     mkdir -p "$ZOO_LOG_DIR"
-    nohup "${SERVER_CMD[@]}" >"$_ZOO_DAEMON_OUT" 2>&1 </dev/null &
+    ZOO_LOG4J_PROP="${ZOO_LOG4J_PROP:-INFO,ROLLINGFILE}" nohup "${SERVER_CMD[@]}" >"$_ZOO_DAEMON_OUT" 2>&1 </dev/null &
     pid=$!
     if ! echo "$pid" >"$ZOOPIDFILE"; then
         echo "FAILED TO WRITE PID"
@@ -85,21 +87,7 @@ print-cmd)
     ;;
 stop)
     echo -n "Stopping zookeeper ... "
-    if [ ! -f "$ZOOPIDFILE" ]; then
-        echo "no zookeeper to stop (could not find file $ZOOPIDFILE)"
-    else
-        pid="$(cat "$ZOOPIDFILE")"
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 1 100); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -9 "$pid" 2>/dev/null
-        fi
-        rm -f "$ZOOPIDFILE"
-        echo STOPPED
-    fi
+    "$ZKPY_PYTHON" -m zkpy.cli.server_control stop "$ZOOPIDFILE" "${ZOO_STOP_TIMEOUT:-10}"
     exit 0
     ;;
 restart)

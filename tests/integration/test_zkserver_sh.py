@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from zkpy.testing import find_free_port, four_letter_word
+from zkpy.testing import find_free_port, four_letter_word, wait_until
 
 ZKSERVER = os.path.join(os.path.dirname(__file__), "..", "..", "bin", "zkServer.sh")
 
@@ -75,3 +75,37 @@ def test_stop_without_server_and_missing_config(script_env, tmp_path):
     usage = run(env, "bogus")
     assert usage.returncode == 1
     assert "Usage:" in usage.stderr
+
+
+def test_stale_pid_file_does_not_block_start(script_env):
+    cfg, port, env, pid_file = script_env
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    # A crash left a pid file behind whose pid now belongs to another program.
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        pid_file.write_text(str(stranger.pid))
+        stopped = run(env, "stop", str(cfg))
+        assert "removed the stale pid file" in stopped.stdout
+        assert stranger.poll() is None          # the stranger was not signalled
+        pid_file.write_text(str(stranger.pid))
+        started = run(env, "start", str(cfg))
+        assert "STARTED" in started.stdout, started.stdout + started.stderr
+        assert int(pid_file.read_text()) != stranger.pid
+        assert four_letter_word("127.0.0.1", port, "srvr").startswith("Zookeeper version")
+    finally:
+        stranger.kill()
+        stranger.wait()
+    stopped = run(env, "stop", str(cfg))
+    assert "STOPPED" in stopped.stdout
+
+
+def test_daemon_logs_to_a_rolling_file(script_env, tmp_path):
+    cfg, port, env, pid_file = script_env
+    assert run(env, "start", str(cfg)).returncode == 0
+    try:
+        logs = tmp_path / "logs"
+        log_files = wait_until(lambda: [p for p in logs.iterdir() if p.suffix == ".log"], what="a .log file")
+        assert log_files[0].name.startswith("zookeeper-")
+        wait_until(lambda: "binding to port" in log_files[0].read_text(), what="the start-up line")
+    finally:
+        assert "STOPPED" in run(env, "stop", str(cfg)).stdout

@@ -9,7 +9,6 @@ Exits on SIGTERM/SIGINT after a clean shutdown.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -17,6 +16,7 @@ import threading
 from .cnxn_factory import NIOServerCnxnFactory
 from .config import ConfigException, ServerConfig
 from .container_manager import ContainerManager
+from .log_setup import set_myid, setup_logging
 from .persistence.file_txn_snap_log import FileTxnSnapLog
 from .server_services import ServerServices, startup_failure
 from .zk_database import ZKDatabase
@@ -88,31 +88,9 @@ class ZooKeeperServerMain:
         self._stopped.wait()
 
 
-def _setup_logging() -> None:
-    level = os.environ.get("ZKPY_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s [myid:%(myid)s] - %(levelname)s [%(threadName)s:%(name)s] - %(message)s",
-        stream=sys.stderr,
-    )
-    old_factory = logging.getLogRecordFactory()
-
-    def factory(*args, **kwargs):
-        record = old_factory(*args, **kwargs)
-        if not hasattr(record, "myid"):
-            record.myid = _log_myid
-        return record
-
-    logging.setLogRecordFactory(factory)
-
-
-#: The ``[myid:N]`` of log lines: the config's myid once it is read (Java's MDC).
-_log_myid = ""
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    _setup_logging()
+    setup_logging()
     if len(argv) != 1:
         print(USAGE, file=sys.stderr)
         return 2
@@ -122,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         LOG.error("Invalid config, exiting abnormally: %s", e)
         print(f"Invalid config, exiting abnormally: {e}", file=sys.stderr)
         return 2
-    global _log_myid
     if config.server_id >= 0:
-        _log_myid = str(config.server_id)
+        set_myid(config.server_id)
     if config.is_distributed:
         from ..quorum.quorum_peer import QuorumPeerMain
         runner = QuorumPeerMain(config)
