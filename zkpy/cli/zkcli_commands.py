@@ -493,8 +493,13 @@ class CliCommand:
         if len(self.args) < count:
             raise CliParseException(self.usage_str)
 
+    #: Words the command needs, its own name included (Java checks
+    #: ``args.length`` the same way in each command's parse).
+    min_args = 0
+
     def parse(self, words: list[str]) -> "CliCommand":
         self._parse(words)
+        self._need(self.min_args)
         return self
 
     def exec(self) -> bool:
@@ -535,16 +540,12 @@ class CloseCommand(CliCommand):
 
 class CreateCommand(CliCommand):
     cmd_str, option_str = "create", "[-s] [-e] [-c] [-t ttl] path [data] [acl]"
+    min_args = 2
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("e", False, "ephemeral").add("s", False, "sequential")
         self.options.add("c", False, "container").add("t", True, "ttl")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
 
     def exec(self) -> bool:
         has_e, has_s, has_c, has_t = (self.cl.has_option(o) for o in "esct")
@@ -615,15 +616,11 @@ class DeleteCommand(CliCommand):
 
 class DeleteAllCommand(CliCommand):
     cmd_str, option_str = "deleteall", "path [-b batch size]"
+    min_args = 2
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("b", True, "batch size")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
 
     def exec(self) -> bool:
         batch = 1000
@@ -639,15 +636,11 @@ class DeleteAllCommand(CliCommand):
 
 class SetCommand(CliCommand):
     cmd_str, option_str = "set", "[-s] [-v version] path data"
+    min_args = 3
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("s", False, "stats").add("v", True, "version")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(3)
-        return self
 
     def exec(self) -> bool:
         path, data = self.args[1], self.args[2].encode("utf-8")
@@ -715,15 +708,11 @@ class LsCommand(CliCommand):
 
 class GetAclCommand(CliCommand):
     cmd_str, option_str = "getAcl", "[-s] path"
+    min_args = 2
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("s", False, "stats")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
 
     def exec(self) -> bool:
         acls, stat = _call(self.zk.get_acl, self.args[1])
@@ -736,15 +725,11 @@ class GetAclCommand(CliCommand):
 
 class SetAclCommand(CliCommand):
     cmd_str, option_str = "setAcl", "[-s] [-v version] [-R] path acl"
+    min_args = 3
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("s", False, "stats").add("v", True, "version").add("R", False, "recursive")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(3)
-        return self
 
     def exec(self) -> bool:
         path = self.args[1]
@@ -790,11 +775,7 @@ class StatCommand(CliCommand):
 
 class SyncCommand(CliCommand):
     cmd_str, option_str = "sync", "path"
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
+    min_args = 2
 
     def exec(self) -> bool:
         try:
@@ -808,6 +789,7 @@ class SyncCommand(CliCommand):
 
 class SetQuotaCommand(CliCommand):
     cmd_str, option_str = "setquota", "-n|-b|-N|-B val path"
+    min_args = 2
 
     def __init__(self) -> None:
         super().__init__()
@@ -816,11 +798,6 @@ class SetQuotaCommand(CliCommand):
                              cli_options.Option("N", True, "num hard quota"),
                              cli_options.Option("B", True, "bytes hard quota")], required=True)
         self.options.add_group(group)
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
 
     def exec(self) -> bool:
         path = self.args[1]
@@ -936,11 +913,7 @@ class SetQuotaCommand(CliCommand):
 
 class ListQuotaCommand(CliCommand):
     cmd_str, option_str = "listquota", "path"
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
+    min_args = 2
 
     def exec(self) -> bool:
         path = self.args[1]
@@ -960,6 +933,7 @@ class ListQuotaCommand(CliCommand):
 
 class DelQuotaCommand(CliCommand):
     cmd_str, option_str = "delquota", "[-n|-b|-N|-B] path"
+    min_args = 2
 
     def __init__(self) -> None:
         super().__init__()
@@ -967,11 +941,6 @@ class DelQuotaCommand(CliCommand):
                                             cli_options.Option("b", False, "bytes soft quota"),
                                             cli_options.Option("N", False, "num hard quota"),
                                             cli_options.Option("B", False, "bytes hard quota")]))
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
 
     def exec(self) -> bool:
         path = self.args[1]
@@ -1012,11 +981,7 @@ class DelQuotaCommand(CliCommand):
 
 class AddAuthCommand(CliCommand):
     cmd_str, option_str = "addauth", "scheme auth"
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
+    min_args = 2
 
     def exec(self) -> bool:
         auth = self.args[2].encode("utf-8") if len(self.args) >= 3 else None
@@ -1083,15 +1048,11 @@ class ReconfigCommand(CliCommand):
 
 class GetConfigCommand(CliCommand):
     cmd_str, option_str = "config", "[-c] [-w] [-s]"
+    min_args = 1
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("s", False, "stats").add("w", False, "watch").add("c", False, "client connection string")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(1)
-        return self
 
     def exec(self) -> bool:
         watch = self.cl.has_option("w")
@@ -1105,17 +1066,13 @@ class GetConfigCommand(CliCommand):
 
 class RemoveWatchesCommand(CliCommand):
     cmd_str, option_str = "removewatches", "path [-c|-d|-a] [-l]"
+    min_args = 2
 
     def __init__(self) -> None:
         super().__init__()
         self.options.add("c", False, "child watcher type").add("d", False, "data watcher type")
         self.options.add("a", False, "any watcher type")
         self.options.add("l", False, "remove locally when there is no server connection")
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(2)
-        return self
 
     def exec(self) -> bool:
         wtype = WatcherType.Any
@@ -1148,11 +1105,7 @@ class GetAllChildrenNumberCommand(CliCommand):
 
 class VersionCommand(CliCommand):
     cmd_str, option_str = "version", ""
-
-    def parse(self, words):
-        self._parse(words)
-        self._need(1)
-        return self
+    min_args = 1
 
     def exec(self) -> bool:
         from ..server.four_letter import version_string
