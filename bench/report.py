@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 from typing import Optional, Sequence
@@ -297,8 +298,25 @@ def write_report(results: dict, report_path: str, chart_path: Optional[str]) -> 
         chart_note = render_chart(results, chart_path)
         if not chart_note:
             chart_ref = os.path.relpath(chart_path, os.path.dirname(os.path.abspath(report_path)))
+    text = render_markdown(results, chart_ref, chart_note)
+    kept = kept_sections(report_path)
     with open(report_path, "w", encoding="utf-8") as f:
-        f.write(render_markdown(results, chart_ref, chart_note))
+        f.write(text + "".join("\n" + block for block in kept))
+
+
+_KEPT = re.compile(r"<!-- (?P<name>[\w-]+):begin.*?<!-- (?P=name):end -->\n?", re.S)
+
+
+def kept_sections(report_path: str) -> list[str]:
+    """The blocks other scripts wrote into the report between
+    ``<!-- NAME:begin ... -->`` and ``<!-- NAME:end -->`` (e.g.
+    ``bench/startup_time.py``): a re-render keeps them."""
+    try:
+        with open(report_path, encoding="utf-8") as f:
+            old = f.read()
+    except OSError:
+        return []
+    return [m.group(0) if m.group(0).endswith("\n") else m.group(0) + "\n" for m in _KEPT.finditer(old)]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -4,6 +4,13 @@ Stands for Curator's ``TestingServer`` (a real server in a temp directory)
 and ``TestingCluster`` (an ensemble of them), and ZooKeeper's
 ``FourLetterWordMain`` (send a 4lw, read the answer).
 
+Faults, as ZooKeeper's own tests inject them: ``pause``/``resume`` a
+server (SIGSTOP/SIGCONT: alive, holding its sockets, silent),
+``TestingCluster.partition``/``heal`` (loopback proxies between the peers,
+:mod:`zkpy.testing_network`; no root needed) and :func:`expire_session`
+(a second connection to the same session closes it, as ZooKeeper's
+``ClientBase`` and kazoo's test harness expire sessions).
+
 :class:`TestingServer` runs ``python -m zkpy zoo.cfg`` as a child process,
 never in-process, so tests exercise the real server, its sockets and its
 shutdown; :class:`TestingCluster` runs one such process per peer. The child cannot outlive the test run: it gets
@@ -25,6 +32,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -36,12 +44,17 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Callable, Optional
 
+import psutil
+
 import zkpy
 from zkpy.cli.four_letter_word_main import four_letter_word
+from zkpy.defs import OpCode
+from zkpy.jute.archive import InputArchive, OutputArchive
+from zkpy.jute.records import ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader
 from zkpy.server.config import format_properties
 
 __all__ = ["TestingServer", "TestingCluster", "TestingServerError", "four_letter_word", "find_free_port", "wait_until",
-           "find_free_ports"]
+           "find_free_ports", "expire_session"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -82,6 +95,81 @@ class TestingServerError(RuntimeError):
     """The test server did not start, or died; the message has its log tail."""
 
     __test__ = False
+
+
+_FRAME_LEN = struct.Struct(">i")
+
+
+def _session_credentials(session_id: object, password: Optional[bytes]) -> tuple[int, bytes]:
+    """(id, password) from the pair itself, a kazoo client (``client_id``)
+    or a zkpy client (``get_session_id()``/``get_session_passwd()``)."""
+    if password is not None:
+        return int(session_id), bytes(password)  # type: ignore[call-overload]
+    client_id = getattr(session_id, "client_id", None)  # kazoo
+    if client_id is not None:
+        return int(client_id[0]), bytes(client_id[1])
+    if hasattr(session_id, "get_session_id"):  # zkpy.client.ZooKeeper
+        return int(session_id.get_session_id()), bytes(session_id.get_session_passwd())  # type: ignore[attr-defined]
+    if isinstance(session_id, tuple) and len(session_id) == 2:
+        return int(session_id[0]), bytes(session_id[1])
+    raise TypeError("expire_session needs (session_id, password), a (session_id, password) tuple, "
+                    "a connected kazoo client or a zkpy client")
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    def read_exact(n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError(f"the server closed the connection after {len(data)} of {n} bytes")
+            data += chunk
+        return bytes(data)
+
+    (length,) = _FRAME_LEN.unpack(read_exact(4))
+    return read_exact(length)
+
+
+def _send_frame(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_FRAME_LEN.pack(len(payload)) + payload)
+
+
+def expire_session(host: str, port: int, session_id: object, password: Optional[bytes] = None,
+                   timeout: float = 10.0) -> bool:
+    """Expire a client's session the way ZooKeeper's tests do: open a second
+    connection to the same session (id + password), then close the session
+    from it (``closeSession``). The server deletes the session's ephemeral
+    nodes, fires their watches and drops the original client's connection;
+    when that client reconnects it is told the session expired (kazoo:
+    state ``LOST``, zkpy/Java: ``Expired``).
+
+    ``session_id`` may also be a connected kazoo client, a zkpy client or a
+    ``(session_id, password)`` tuple, with ``password`` left out.
+
+    Returns True once the session is closed (the closeSession reply has
+    arrived, so its ephemerals are gone); False if the server answered that
+    the session had already expired or the password was wrong. Raises
+    OSError/ConnectionError when the server cannot be reached.
+    """
+    sid, passwd = _session_credentials(session_id, password)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        out = OutputArchive()
+        ConnectRequest(0, 0, 30000, sid, passwd).serialize(out)
+        out.write_bool(False)  # readOnly=false: only a read-write server can close the session
+        _send_frame(sock, bytes(out.buf))
+        response = ConnectResponse.deserialize(InputArchive(_read_frame(sock)))
+        if response.timeOut <= 0:
+            return False
+        out = OutputArchive()
+        RequestHeader(1, int(OpCode.closeSession)).serialize(out)
+        _send_frame(sock, bytes(out.buf))
+        while True:
+            header = ReplyHeader.deserialize(InputArchive(_read_frame(sock)))
+            if header.xid == 1:  # notifications (xid -1) may arrive first
+                if header.err != 0:
+                    raise TestingServerError(f"closeSession of 0x{sid:x} failed with error {header.err}")
+                return True
 
 
 def _make_preexec_fn() -> Optional[Callable[[], None]]:
@@ -206,6 +294,7 @@ class TestingServer:
         self.stop_timeout = stop_timeout
         self._proc: Optional[subprocess.Popen] = None
         self._closed = False
+        self._paused = False
         if start:
             self.start()
 
@@ -265,6 +354,11 @@ class TestingServer:
     def returncode(self) -> Optional[int]:
         """The exit status of the last server process (None while running)."""
         return None if self._proc is None else self._proc.poll()
+
+    @property
+    def is_paused(self) -> bool:
+        """True between :meth:`pause` and :meth:`resume` (or a stop/kill)."""
+        return self._paused and self.is_running
 
     # -- configuration ----------------------------------------------------------
 
@@ -379,7 +473,7 @@ class TestingServer:
                     f"zkpy server did not {goal} within {timeout}s"
                     f"\n{self._describe()}"
                 )
-            time.sleep(0.05)
+            time.sleep(0.02)  # a fresh server per test: every poll interval counts
 
     def _answers_ruok(self) -> bool:
         try:
@@ -406,6 +500,11 @@ class TestingServer:
             return
         if proc.poll() is None:
             try:
+                if self._paused:
+                    # Resume first: a signal that arrives while every thread is
+                    # stopped goes to whichever thread wakes first, and Python
+                    # runs the handler only when the main thread next wakes.
+                    proc.send_signal(signal.SIGCONT)
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
@@ -413,6 +512,7 @@ class TestingServer:
                 proc.wait()
             except ProcessLookupError:
                 proc.wait()
+        self._paused = False
         _live_servers.discard(self)
 
     def kill(self) -> None:
@@ -426,7 +526,43 @@ class TestingServer:
             except ProcessLookupError:
                 pass
             proc.wait()
+        self._paused = False
         _live_servers.discard(self)
+
+    def pause(self, timeout: float = 5.0) -> None:
+        """SIGSTOP the server: alive, its sockets open, but silent — a
+        server in a long GC pause or a hung host. Returns once the kernel
+        reports the process stopped. :meth:`resume` undoes it."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            raise TestingServerError("cannot pause a server that is not running")
+        os.kill(proc.pid, signal.SIGSTOP)
+        self._paused = True
+        wait_until(lambda: _process_stopped(proc.pid), timeout, f"pid {proc.pid} to stop")
+
+    def resume(self) -> None:
+        """SIGCONT a paused server (a no-op if it is not paused)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+        self._paused = False
+
+    def expire_session(self, session_id: object, password: Optional[bytes] = None,
+                       timeout: float = 10.0) -> bool:
+        """Expire a client's session on this server (see :func:`expire_session`):
+        ``server.expire_session(kazoo_client)`` or ``(session_id, password)``."""
+        return expire_session(self._host, self._port, session_id, password, timeout)
+
+    def has_faults(self) -> bool:
+        """True when the server is down or paused (it was started before)."""
+        return self._proc is not None and (not self.is_running or self.is_paused)
+
+    def reset_faults(self) -> None:
+        """Resume a paused server, start a stopped one, on the same port and data."""
+        if self.is_paused:
+            self.resume()
+        if not self.is_running:
+            self.start()
 
     def restart(self, wait: Optional[str] = "serving") -> "TestingServer":
         """stop() and start() again, on the same port and dataDir."""
@@ -519,6 +655,19 @@ class TestingCluster:
     :param config: extra zoo.cfg entries for every peer (None removes one).
     :param jvm_flags: ``-D`` words for every peer.
     :param start: start every peer and wait for a leader in the constructor.
+    :param partitionable: route every peer-to-peer connection (quorum and
+        election ports) through loopback proxies, one per ordered pair of
+        peers, so that :meth:`partition` can cut links. A proxy rather than
+        network namespaces or iptables because it needs no root and no
+        kernel support, so the same test runs everywhere; the price is one
+        thread in the test process, one loopback hop per peer message, and
+        zoo.cfg files that name the other peers by proxy ports (see
+        :mod:`zkpy.testing_network`). Clients always reach peers directly.
+
+    Faults: :meth:`kill`/:meth:`stop` a peer, :meth:`pause`/:meth:`resume`
+    it (SIGSTOP/SIGCONT), :meth:`partition`/:meth:`heal` the network,
+    :meth:`expire_session` a client's session; :meth:`reset_faults` undoes
+    them all.
     """
 
     __test__ = False
@@ -540,6 +689,7 @@ class TestingCluster:
         start_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         start: bool = False,
+        partitionable: bool = False,
     ) -> None:
         if n < 1 or observers < 0:
             raise ValueError("a cluster needs at least one voter and no negative observers")
@@ -557,12 +707,25 @@ class TestingCluster:
         sids = self.voters + self.observers
         ports = find_free_ports(3 * len(sids), host)
         self._client_ports = {sid: ports[3 * i] for i, sid in enumerate(sids)}
-        members: dict[str, object] = {}
-        for i, sid in enumerate(sids):
-            role = ":observer" if sid in self.observers else ""
-            members[f"server.{sid}"] = f"{host}:{ports[3 * i + 1]}:{ports[3 * i + 2]}{role}"
+        quorum_ports = {sid: ports[3 * i + 1] for i, sid in enumerate(sids)}
+        election_ports = {sid: ports[3 * i + 2] for i, sid in enumerate(sids)}
+        self._network = None
+        if partitionable:
+            from zkpy.testing_network import PeerNetwork
+
+            self._network = PeerNetwork(host, avoid_ports=ports)
+        self._partition: Optional[list[set[int]]] = None
         self._peers: dict[int, TestingServer] = {}
         for sid in sids:
+            members: dict[str, object] = {}
+            for other in sids:
+                quorum, election = quorum_ports[other], election_ports[other]
+                if self._network is not None and other != sid:
+                    # ``sid`` reaches ``other`` only through its own two proxies.
+                    quorum = self._network.add_link(sid, other, "quorum", quorum)
+                    election = self._network.add_link(sid, other, "election", election)
+                role = ":observer" if other in self.observers else ""
+                members[f"server.{other}"] = f"{host}:{quorum}:{election}{role}"
             cfg: dict[str, object] = dict(members)
             cfg.update(initLimit=init_limit, syncLimit=sync_limit, standaloneEnabled="false")
             if sid in self.observers:
@@ -628,6 +791,113 @@ class TestingCluster:
         """SIGKILL one peer (a crash)."""
         self._peers[sid].kill()
 
+    def pause(self, sid: int) -> None:
+        """SIGSTOP one peer: it keeps its sockets but answers nobody, peers
+        and clients alike, until :meth:`resume` (see :meth:`TestingServer.pause`)."""
+        self._peers[sid].pause()
+
+    def resume(self, sid: int) -> None:
+        """SIGCONT a paused peer."""
+        self._peers[sid].resume()
+
+    # -- the network between the peers -------------------------------------------------
+
+    @property
+    def partitionable(self) -> bool:
+        return self._network is not None
+
+    @property
+    def network(self):
+        """The :class:`~zkpy.testing_network.PeerNetwork` (None unless partitionable)."""
+        return self._network
+
+    def partition(self, *groups: Sequence[int], mode: str = "blackhole") -> None:
+        """Split the peers into ``groups``: peers in different groups no
+        longer reach each other (quorum and election traffic); peers named
+        in no group form one more group together, so ``partition([1])``
+        isolates peer 1. Replaces any earlier partition; :meth:`heal` ends it.
+
+        ``mode="blackhole"`` (default) is a network that silently drops
+        everything: connections stay open, nothing arrives, peers notice
+        through their timeouts. ``mode="refuse"`` closes the connections
+        and refuses new ones, so peers notice at once.
+
+        Needs ``TestingCluster(..., partitionable=True)``.
+        """
+        if self._network is None:
+            raise TestingServerError("partition() needs TestingCluster(..., partitionable=True)")
+        named: list[set[int]] = [set(group) for group in groups]
+        everyone = set(self.sids)
+        seen: set[int] = set()
+        for group in named:
+            unknown = group - everyone
+            if unknown:
+                raise ValueError(f"no such peers: {sorted(unknown)}")
+            if group & seen:
+                raise ValueError(f"peers {sorted(group & seen)} are in more than one group")
+            seen |= group
+        rest = everyone - seen
+        if rest:
+            named.append(rest)
+        side = {sid: i for i, group in enumerate(named) for sid in group}
+        cut = [(a, b) for a in self.sids for b in self.sids if a != b and side[a] != side[b]]
+        self._network.heal()
+        self._network.set_state(cut, mode)
+        self._partition = named if len(named) > 1 else None
+
+    def heal(self) -> None:
+        """End a :meth:`partition`: every peer reaches every other again."""
+        if self._network is not None:
+            self._network.heal()
+        self._partition = None
+
+    @property
+    def partitioned(self) -> Optional[list[set[int]]]:
+        """The groups of the current partition, None when there is none."""
+        return self._partition
+
+    # -- sessions -------------------------------------------------------------------
+
+    def expire_session(self, session_id: object, password: Optional[bytes] = None,
+                       timeout: float = 10.0) -> bool:
+        """Expire a client's session (see :func:`expire_session`) through the
+        first running, unpaused peer that accepts the connection: sessions
+        belong to the ensemble, so any serving peer can close one."""
+        errors = []
+        for sid in self.sids:
+            peer = self._peers[sid]
+            if not peer.is_running or peer.is_paused:
+                continue
+            try:
+                return expire_session(peer.host, peer.port, session_id, password, timeout)
+            except (OSError, ConnectionError) as e:
+                errors.append(f"peer {sid}: {e}")
+        raise TestingServerError(f"no peer would take the session to expire it: {errors or 'none running'}")
+
+    # -- undoing faults ---------------------------------------------------------------
+
+    def has_faults(self) -> bool:
+        """True when a peer is down or paused, or the network is partitioned."""
+        return self._partition is not None or any(
+            not peer.is_running or peer.is_paused for peer in self._peers.values())
+
+    def reset_faults(self, timeout: Optional[float] = None) -> None:
+        """Undo every fault: heal the network, resume paused peers, start the
+        peers that are down, then wait for a leader with a quorum and for
+        every peer to serve. Data is left as it is."""
+        if self._closed:
+            raise TestingServerError("this TestingCluster is closed")
+        self.heal()
+        for peer in self._peers.values():
+            if peer.is_paused:
+                peer.resume()
+        for peer in self._peers.values():
+            if not peer.is_running:
+                peer.start(wait="port")
+        self.wait_for_leader(timeout)
+        for peer in self._peers.values():
+            peer.wait_serving(timeout)
+
     def close(self) -> None:
         """Stop every peer and remove the temp dir (unless keep_data or temp_dir)."""
         if self._closed:
@@ -637,6 +907,8 @@ class TestingCluster:
             for peer in self._peers.values():
                 peer.close()
         finally:
+            if self._network is not None:
+                self._network.close()
             if self._owns_temp_dir and not self._keep_data:
                 shutil.rmtree(self._temp_dir, ignore_errors=True)
 
@@ -666,6 +938,10 @@ class TestingCluster:
     def modes(self) -> dict[int, Optional[str]]:
         """:meth:`mode` of every peer."""
         return {sid: self.mode(sid) for sid in self.sids}
+
+    def followers(self) -> list[int]:
+        """The sids that report ``Mode: follower``."""
+        return [sid for sid, mode in self.modes().items() if mode == "follower"]
 
     def leader(self) -> Optional[int]:
         """The sid of the one peer that reports ``Mode: leader``; None if
@@ -697,6 +973,13 @@ class TestingCluster:
     def __repr__(self) -> str:
         running = [sid for sid in self.sids if self._peers[sid].is_running]
         return f"<TestingCluster voters={self.voters} observers={self.observers} running={running}>"
+
+
+def _process_stopped(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return True  # gone: nothing left to wait for
 
 
 def _cfg_value(value: object) -> str:

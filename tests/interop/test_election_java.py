@@ -4,10 +4,8 @@ peer (ZK_SPEC.md §4.1-4.3).
 Both sides elect the same leader and get through discovery together: the
 learners' FOLLOWERINFO and ACKEPOCH reach the leader, the leader's
 LEADERINFO reaches the learners, and the new epoch lands in every peer's
-acceptedEpoch file. Data sync is not in zkpy yet, so what happens after
-discovery is not tested here: a Java leader then waits in vain for zkpy's
-NEWLEADER acks, and a Java follower exits when a zkpy leader sends a PING
-where it expects DIFF/SNAP/TRUNC.
+acceptedEpoch file. Synchronization and broadcast between the two kinds
+are tested in ``test_zab_java.py``.
 """
 
 from __future__ import annotations

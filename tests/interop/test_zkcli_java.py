@@ -316,4 +316,6 @@ def test_one_shot_same_results(tmp_path):
         java = run_shell("java", srv, ["set", "-v", "abc", "/x", "y"])
         zkpy = run_shell("zkpy", srv, ["set", "-v", "abc", "/x", "y"])
         assert zkpy.returncode == java.returncode == 1
-        assert zkpy.stderr.strip() in normalize(java.stderr, 0).splitlines()[0]
+        # Java's "Exception in thread" line can be interleaved with SLF4J's
+        # warnings on the same stream, so look for the exception text itself.
+        assert zkpy.stderr.strip() in normalize(java.stderr, 0)

@@ -41,6 +41,13 @@ CONNECTING as soon as a connection is lost (Java reports CONNECTED until the
 next attempt starts); the reconnect delays (0-1 s at random, plus the host
 provider's 1 s after a full round) are Java's but cut short by ``close()``;
 the SetWatches packets get ordinary xids, as Java's client sends them.
+
+TLS (Java: ``zookeeper.client.secure=true`` with ``ClientCnxnSocketNetty``):
+given an ``ssl.SSLContext``, the send thread wraps each new socket once TCP
+is connected and steps the handshake in its selector loop, still
+non-blocking, before it sends the ConnectRequest; the handshake counts
+against the connect timeout. The server name checked is the host of the
+connect string (a context with ``check_hostname=False`` skips that).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ import queue
 import random
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -85,6 +93,8 @@ MIN_PING_RW_TIMEOUT = 100
 MAX_PING_RW_TIMEOUT = 60000
 
 _LEN = struct.Struct(">i")
+#: A non-blocking send or recv that could not proceed (plain or TLS).
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _CLIENT_NUMBERS = itertools.count(1)  # thread names: zkpy-<n>-SendThread
 
 
@@ -337,8 +347,10 @@ class ClientCnxn:
     def __init__(self, chroot: Optional[str], host_provider, session_timeout: int,
                  watch_manager: ZKWatchManager, session_id: int = 0, session_passwd: Optional[bytes] = None,
                  can_be_read_only: bool = False, max_packet_length: int = DEFAULT_MAX_PACKET_LENGTH,
-                 name: Optional[str] = None):
+                 name: Optional[str] = None, ssl_context: Optional[ssl.SSLContext] = None):
         self.chroot = chroot
+        #: TLS for every connection of this client (None: plain TCP).
+        self.ssl_context = ssl_context
         self.host_provider = host_provider
         self.session_timeout = session_timeout
         self.watch_manager = watch_manager
@@ -569,6 +581,9 @@ class SendThread(threading.Thread):
         self._close_event = threading.Event()
         self._sock: Optional[socket.socket] = None
         self._connecting = False
+        self._handshaking = False
+        self._handshake_want = selectors.EVENT_READ
+        self._server_host: Optional[str] = None
         self._primed = False
         self._inbuf = bytearray()
         self._outbuf = bytearray()
@@ -712,6 +727,7 @@ class SendThread(threading.Thread):
             sock.close()
             raise
         self._sock = sock
+        self._server_host = host
         self._inbuf.clear()
         self._outbuf.clear()
         self._primed = False
@@ -731,6 +747,31 @@ class SendThread(threading.Thread):
         except OSError:
             pass
         self._last_send = self._last_heard = time.monotonic()
+        context = self.cnxn.ssl_context
+        if context is None:
+            self._prime_connection()
+            return
+        # The SSLSocket takes over the descriptor: register it afresh.
+        if self._interest:
+            self._selector.unregister(self._sock)
+            self._interest = 0
+        self._sock = context.wrap_socket(self._sock, server_hostname=self._server_host,
+                                         do_handshake_on_connect=False)
+        self._handshaking = True
+        self._do_handshake()
+
+    def _do_handshake(self) -> None:
+        """One step of the TLS handshake; primes the connection when it is done."""
+        try:
+            self._sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._handshake_want = selectors.EVENT_READ
+            return
+        except ssl.SSLWantWriteError:
+            self._handshake_want = selectors.EVENT_WRITE
+            return
+        self._handshaking = False
+        LOG.debug("TLS handshake with %s done (%s)", _fmt(self.remote_address), self._sock.version())
         self._prime_connection()
 
     def _prime_connection(self) -> None:
@@ -834,9 +875,12 @@ class SendThread(threading.Thread):
         if self._primed:
             self._fill_outbuf()
             self._flush()
-        want = selectors.EVENT_WRITE if self._connecting else selectors.EVENT_READ
-        if self._outbuf:
-            want |= selectors.EVENT_WRITE
+        if self._handshaking:
+            want = self._handshake_want
+        else:
+            want = selectors.EVENT_WRITE if self._connecting else selectors.EVENT_READ
+            if self._outbuf:
+                want |= selectors.EVENT_WRITE
         if want != self._interest:
             if self._interest:
                 self._selector.modify(sock, want)
@@ -858,6 +902,9 @@ class SendThread(threading.Thread):
                         raise ConnectionError(err, f"{errno.errorcode.get(err, err)} connecting")
                     self._connecting = False
                     self._on_tcp_connected()
+                continue
+            if self._handshaking:
+                self._do_handshake()
                 continue
             if mask & selectors.EVENT_READ:
                 self._do_read()
@@ -881,11 +928,12 @@ class SendThread(threading.Thread):
                 self._pending.append(packet)
 
     def _flush(self) -> None:
-        if not self._outbuf or self._sock is None or self._connecting:
+        if not self._outbuf or self._sock is None or self._connecting or self._handshaking:
             return
         try:
             sent = self._sock.send(self._outbuf)
-        except (BlockingIOError, InterruptedError):
+        except _WOULD_BLOCK:
+            # TLS: the next try offers the same bytes again (the buffer only grows), as OpenSSL requires.
             return
         if sent:
             del self._outbuf[:sent]
@@ -894,7 +942,11 @@ class SendThread(threading.Thread):
     def _do_read(self) -> None:
         try:
             data = self._sock.recv(262144)
-        except (BlockingIOError, InterruptedError):
+            if data and isinstance(self._sock, ssl.SSLSocket):
+                # Bytes OpenSSL has already decrypted wake no selector.
+                while self._sock.pending():
+                    data += self._sock.recv(262144)
+        except _WOULD_BLOCK:
             return
         if not data:
             raise EndOfStreamError(
@@ -976,7 +1028,9 @@ class SendThread(threading.Thread):
         LOG.info("Checking server %s for being r/w. Timeout %d", _fmt(address), self._ping_rw_timeout)
         result = None
         try:
-            with socket.create_connection(address, timeout=1.0) as sock:
+            with socket.create_connection(address, timeout=1.0) as raw:
+                context = self.cnxn.ssl_context
+                sock = raw if context is None else context.wrap_socket(raw, server_hostname=address[0])
                 sock.settimeout(1.0)
                 sock.sendall(b"isro")
                 sock.shutdown(socket.SHUT_WR)
@@ -1013,6 +1067,7 @@ class SendThread(threading.Thread):
                 pass
         self._sock = None
         self._connecting = False
+        self._handshaking = False
         self._primed = False
         self._interest = 0
         self._inbuf.clear()

@@ -99,11 +99,15 @@ class ZooKeeper:
         ``on_connected()``).
     :param disable_auto_watch_reset: do not re-register watches after a
         reconnect (Java's ``zookeeper.disableAutoWatchReset``).
+    :param ssl_context: connect with TLS (to a ``secureClientPort``), e.g.
+        ``ssl.create_default_context(cafile="ca.pem")`` plus
+        ``load_cert_chain("client.pem", "client.key")`` for a client
+        certificate (Java: ``zookeeper.client.secure`` and ``zookeeper.ssl.*``).
     """
 
     def __init__(self, connect_string: str, session_timeout: int, watcher: Optional[Watcher] = None, *,
                  session_id: int = 0, session_passwd: Optional[bytes] = None, can_be_read_only: bool = False,
-                 host_provider=None, disable_auto_watch_reset: bool = False):
+                 host_provider=None, disable_auto_watch_reset: bool = False, ssl_context=None):
         parser = ConnectStringParser(connect_string)
         self._chroot = parser.chroot_path
         if host_provider is None:
@@ -113,7 +117,7 @@ class ZooKeeper:
         LOG.info("Initiating client connection, connectString=%s sessionTimeout=%d watcher=%r",
                  connect_string, session_timeout, watcher)
         self._cnxn = ClientCnxn(self._chroot, host_provider, session_timeout, self._watch_manager,
-                                session_id, session_passwd, can_be_read_only)
+                                session_id, session_passwd, can_be_read_only, ssl_context=ssl_context)
         if session_id:
             # The caller vouches for the session: send its id even before we
             # have met a read-write server.

@@ -1,32 +1,43 @@
-"""The LEADING role: accept learners, agree on a new epoch, ping.
+"""The LEADING role: discovery, synchronization and broadcast (Zab 1.0).
 
 Java: ``Leader`` (``lead``, ``getEpochToPropose``, ``waitForEpochAck``,
-``shutdown``), ``Leader.LearnerCnxAcceptor`` and ``LearnerHandler`` with
-its sender thread, and ``StateSummary`` (ZK_SPEC.md §4.3).
+``waitForNewLeaderAck``, ``propose``, ``processAck``, ``tryToCommit``,
+``commit``, ``inform``, ``processSync``, ``startForwarding``,
+``revalidateSession``, ``touch``, ``shutdown``), ``Leader.LearnerCnxAcceptor``,
+``LearnerHandler`` with its sender thread, ``ProposalStats`` and
+``StateSummary`` (ZK_SPEC.md §4.3-4.4).
 
 ``lead()`` runs on the QuorumPeer thread:
 
-1. discovery — accept learners on the quorum port; each
+1. discovery - accept learners on the quorum port; each
    :class:`LearnerHandler` reads FOLLOWERINFO/OBSERVERINFO; once a quorum
    of voters (us included) has connected, the new epoch is
    max(acceptedEpoch) + 1, persisted as our acceptedEpoch, and sent in
    LEADERINFO; a quorum of ACKEPOCHs (a learner ahead of us is refused)
    ends discovery and we persist currentEpoch;
-2. broadcast — every tickTime/2 a PING to each learner; every tick the
-   synced voters (a packet from them within syncLimit ticks) must still
-   form a quorum of every verifier, or we step down and the peer goes
-   back to LOOKING.
+2. synchronization - each handler picks DIFF, TRUNC or SNAP for its
+   learner (:func:`.sync_plan.plan_sync`, under the leader's lock and the
+   database's log lock, so that no proposal or commit slips between the
+   plan and the start of forwarding), queues NEWLEADER and waits for its
+   ack; a quorum of NEWLEADER acks (ours included) starts our server, and
+   each handler then sends UPTODATE;
+3. broadcast - a txn is proposed to the followers and logged here; when
+   the acks of a quorum (ours after our fsync) are in, it commits in zxid
+   order: COMMIT to followers, INFORM to observers, and on to our
+   CommitProcessor. Every tickTime/2 a PING goes to each learner; one that
+   leaves a proposal un-acked for syncLimit ticks is dropped; every tick
+   the synced voters must still form a quorum, or we step down and the
+   peer goes back to LOOKING.
 
-Interim, until the Zab issue: there is no synchronization phase (no
-DIFF/TRUNC/SNAP, NEWLEADER, UPTODATE) and no proposals; the leader's
-server answers four-letter words only (see
-:mod:`.quorum_zookeeper_server`). The Zab issue inserts
-``sync_follower`` and the NEWLEADER quorum between discovery and
-broadcast, where the ``TODO(zab)`` markers are.
+What zkpy does differently, on purpose: no learner sync throttling, no
+observer masters, no reconfig (COMMITANDACTIVATE); the SNAP is streamed
+straight from the live tree (fuzzy, like Java's), the txns after its zxid
+follow it as proposals and commits.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import socket
@@ -37,23 +48,37 @@ from typing import Optional
 
 import attrs
 
-from ..jute.archive import JuteError
+from ..defs import OpCode
+from ..jute.archive import JuteError, OutputArchive
 from ..jute.records import QuorumPacket
+from ..server.request import Request
+from ..server.txn_codec import serialize_txn
 from .initial_message import format_address
+from .proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
 from .quorum_packet import (
-    ACKEPOCH, FOLLOWERINFO, LEADERINFO, OBSERVERINFO, PING, PROTOCOL_VERSION, describe, epoch_of,
-    make_zxid, parse_learner_info, read_quorum_packet,
+    ACK, ACKEPOCH, COMMIT, FOLLOWERINFO, INFORM, LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL,
+    PROTOCOL_VERSION, REQUEST, REVALIDATE, SNAP, SYNC, UPTODATE, describe, epoch_of, make_zxid,
+    parse_learner_info, read_quorum_packet,
 )
-from .quorum_peer import ZabState
+from .quorum_peer import SyncMode, ZabState
+from .quorum_processors import LearnerSyncRequest
 from .quorum_zookeeper_server import LeaderZooKeeperServer
+from .sync_plan import plan_sync
 
 LOG = logging.getLogger(__name__)
 
 _DEATH = object()  # Java: LearnerHandler's proposalOfDeath
+_MASK64 = (1 << 64) - 1
+#: The signature after a SNAP stream (Java: LearnerHandler, "BenWasHere").
+SNAP_SIGNATURE = "BenWasHere"
 
 
 class QuorumTimeout(Exception):
     """A quorum did not show up in time (Java throws InterruptedException)."""
+
+
+class XidRolloverException(Exception):
+    """The zxid counter is exhausted: a new epoch is needed (ZOOKEEPER-1277)."""
 
 
 @attrs.frozen
@@ -65,6 +90,21 @@ class StateSummary:
 
     def is_more_recent_than(self, other: "StateSummary") -> bool:
         return (self.current_epoch, self.last_zxid) > (other.current_epoch, other.last_zxid)
+
+
+class ProposalStats:
+    """Sizes of the proposals sent (Java: ProposalStats / BufferStats; -1 until one)."""
+
+    def __init__(self) -> None:
+        self.last = self.min = self.max = -1
+
+    def set_last_buffer_size(self, size: int) -> None:
+        self.last = size
+        self.min = size if self.min < 0 else min(self.min, size)
+        self.max = max(self.max, size)
+
+    def text(self) -> str:
+        return f"{self.last}/{self.min}/{self.max}"
 
 
 def _close(sock: Optional[socket.socket]) -> None:
@@ -103,7 +143,26 @@ class Leader:
         self.electing_followers: set[int] = set()
         self.election_finished = False
         self.leader_state_summary = StateSummary(-1, -1)
+        # -- synchronization: the NEWLEADER proposal's acks
+        self._new_leader_cond = threading.Condition()
+        self.new_leader_zxid = -1
+        self.new_leader_acks: Optional[AckSet] = None
+        self.quorum_formed = False
+        self.started = threading.Event()
+        # -- broadcast (Java: synchronized (this) and the forwarding lists)
+        self.zab_lock = threading.RLock()
+        self.proposals = ProposalTracker()
+        self.to_be_applied: collections.deque[Proposal] = collections.deque()
+        self._forwarding: list[LearnerHandler] = []
+        self._observing: list[LearnerHandler] = []
+        self.pending_syncs: dict[int, list[LearnerSyncRequest]] = {}
         self.last_proposed = 0
+        self.allowed_to_commit = True
+        self.proposal_stats = ProposalStats()
+        props = peer.config.properties
+        self.force_snap_sync = props.get_bool("zookeeper.forceSnapshotSync", False)
+        self.snapshot_size_factor = _float_property(props.get("zookeeper.snapshotSizeFactor", None), 0.33)
+        self.leader_serves = props.get("zookeeper.leaderServes", "yes") != "no"
         self._follower_counter = -1
         self.is_shutdown = False
         self.cnx_acceptor: Optional[LearnerCnxAcceptor] = None
@@ -137,6 +196,11 @@ class Leader:
             self._learners.append(handler)
 
     def remove_learner_handler(self, handler: "LearnerHandler") -> None:
+        with self.zab_lock:
+            if handler in self._forwarding:
+                self._forwarding.remove(handler)
+            if handler in self._observing:
+                self._observing.remove(handler)
         with self._lock:
             if handler in self._learners:
                 self._learners.remove(handler)
@@ -144,6 +208,14 @@ class Leader:
     def learner_handlers(self) -> list["LearnerHandler"]:
         with self._lock:
             return list(self._learners)
+
+    def forwarding_followers(self) -> list["LearnerHandler"]:
+        with self.zab_lock:
+            return list(self._forwarding)
+
+    def observing_learners(self) -> list["LearnerHandler"]:
+        with self.zab_lock:
+            return list(self._observing)
 
     def next_follower_counter(self) -> int:
         """A local id for a learner that sent no sid (Java: getAndDecrementFollowerCounter)."""
@@ -163,6 +235,9 @@ class Leader:
 
     def _init_timeout(self) -> float:
         return self.peer.init_limit * self.peer.tick_time / 1000.0
+
+    def sync_timeout_ms(self) -> int:
+        return self.peer.sync_limit * self.peer.tick_time
 
     # -- discovery -----------------------------------------------------------------------------
     def get_epoch_to_propose(self, sid: int, last_accepted_epoch: int) -> int:
@@ -210,6 +285,160 @@ class Leader:
                 if not self.election_finished:
                     raise QuorumTimeout("Timeout while waiting for epoch to be acked by quorum")
 
+    # -- synchronization -------------------------------------------------------------------------
+    def wait_for_new_leader_ack(self, sid: int, zxid: int) -> None:
+        """Count NEWLEADER acks until every verifier has a quorum (ours included)."""
+        with self._new_leader_cond:
+            if self.quorum_formed:
+                return
+            if zxid != self.new_leader_zxid:
+                LOG.error("NEWLEADER ACK from sid: %d is from a different epoch - current 0x%x received 0x%x",
+                          sid, self.new_leader_zxid & _MASK64, zxid & _MASK64)
+                return
+            self.new_leader_acks.add_ack(sid)
+            if self.new_leader_acks.has_all_quorums():
+                self.quorum_formed = True
+                self._new_leader_cond.notify_all()
+                return
+            self._new_leader_cond.wait_for(lambda: self.quorum_formed or self.is_shutdown, self._init_timeout())
+            if not self.quorum_formed:
+                raise QuorumTimeout("Timeout while waiting for NEWLEADER to be acked by quorum")
+
+    def wait_for_startup(self) -> None:
+        """A LearnerHandler sends UPTODATE only once our server runs."""
+        deadline = time.monotonic() + self._init_timeout()
+        while not self.started.wait(0.05):
+            if self.is_shutdown or time.monotonic() > deadline:
+                raise QuorumTimeout("the leader did not start")
+
+    def sync_learner(self, handler: "LearnerHandler", peer_last_zxid: int):
+        """Pick the learner's sync mode and queue its packets, then forward
+        it every later proposal (Java: syncFollower + startForwarding). A
+        SNAP's stream is written by the caller, outside the locks."""
+        zk_db = self.peer.zk_db
+        with self.zab_lock:
+            with zk_db.log_lock:
+                last_processed = zk_db.last_processed_zxid
+                committed = zk_db.committed_proposals()
+                txn_log = None
+                if peer_last_zxid < (committed[0][0] if committed else last_processed):
+                    txn_log = zk_db.proposals_from_txn_log(
+                        peer_last_zxid, zk_db.txn_log_size_limit(self.snapshot_size_factor))
+                LOG.info("Synchronizing with Learner sid: %s maxCommittedLog=0x%x minCommittedLog=0x%x "
+                         "lastProcessedZxid=0x%x peerLastZxid=0x%x", handler.sid,
+                         committed[-1][0] if committed else last_processed,
+                         committed[0][0] if committed else last_processed, last_processed, peer_last_zxid)
+                plan = plan_sync(peer_last_zxid, last_processed, committed, txn_log, self.force_snap_sync)
+                if txn_log is not None and hasattr(txn_log, "close"):
+                    txn_log.close()
+                for packet_type, zxid, data in plan.packets:
+                    handler.queue_packet(QuorumPacket(packet_type, zxid, data, None))
+            LOG.info("Sending %s to learner %s (last zxid 0x%x)", plan.mode.upper(), handler.sid,
+                     plan.last_zxid & _MASK64)
+            self.start_forwarding(handler, plan.last_zxid)
+        return plan
+
+    def start_forwarding(self, handler: "LearnerHandler", last_seen_zxid: int) -> int:
+        """Queue the committed-but-unapplied and the outstanding proposals the
+        learner lacks, then send it every new one (Java: startForwarding)."""
+        with self.zab_lock:
+            if self.last_proposed > last_seen_zxid:
+                for p in self.to_be_applied:
+                    if p.zxid <= last_seen_zxid:
+                        continue
+                    handler.queue_packet(p.packet)
+                    handler.queue_packet(QuorumPacket(COMMIT, p.zxid, None, None))
+                if handler.is_participant:
+                    for p in self.proposals.after(last_seen_zxid):
+                        handler.queue_packet(p.packet)
+            if handler.is_participant:
+                self._forwarding.append(handler)
+            else:
+                self._observing.append(handler)
+            return self.last_proposed
+
+    def config_bytes(self) -> bytes:
+        return str(self.peer.quorum_verifier).encode("utf-8")
+
+    # -- broadcast -----------------------------------------------------------------------------
+    def propose(self, request: Request) -> Proposal:
+        """Send a txn to the followers (Java: propose)."""
+        zxid = request.hdr.zxid
+        if zxid & 0xFFFFFFFF == 0xFFFFFFFF:
+            msg = "zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start"
+            self.shutdown(msg)
+            raise XidRolloverException(msg)
+        data = request.txn_bytes
+        if data is None:
+            data = request.txn_bytes = serialize_txn(request.hdr, request.txn)
+        packet = QuorumPacket(PROPOSAL, zxid, data, None)
+        with self.zab_lock:
+            self.proposal_stats.set_last_buffer_size(len(data))
+            proposal = Proposal(zxid, packet, request, self.peer.verifiers())
+            self.last_proposed = zxid
+            self.proposals.propose(proposal)
+            for handler in self._forwarding:
+                handler.queue_packet(packet)
+        return proposal
+
+    def process_ack(self, sid: int, zxid: int) -> None:
+        """An ack from a peer (us too, after our fsync) (Java: processAck)."""
+        with self.zab_lock:
+            if not self.allowed_to_commit:
+                return
+            for proposal in self.proposals.ack(sid, zxid):
+                self._commit(proposal)
+
+    def _commit(self, proposal: Proposal) -> None:
+        zxid = proposal.zxid
+        self.to_be_applied.append(proposal)
+        commit = QuorumPacket(COMMIT, zxid, None, None)
+        for handler in self._forwarding:
+            handler.queue_packet(commit)
+        if self._observing:
+            inform = QuorumPacket(INFORM, zxid, proposal.packet.data, None)
+            for handler in self._observing:
+                handler.queue_packet(inform)
+        self.zk.commit_processor.commit(proposal.request)
+        for r in self.pending_syncs.pop(zxid, ()):
+            self.send_sync(r)
+
+    def applied(self, zxid: int) -> None:
+        """Final applied a committed txn (Java: ToBeAppliedRequestProcessor)."""
+        with self.zab_lock:
+            if self.to_be_applied and self.to_be_applied[0].zxid == zxid:
+                self.to_be_applied.popleft()
+            else:
+                LOG.error("Committed request not found on toBeApplied: 0x%x", zxid & _MASK64)
+
+    def process_sync(self, request: LearnerSyncRequest) -> None:
+        """A learner's sync is answered once everything proposed before it
+        committed (Java: processSync)."""
+        with self.zab_lock:
+            if not len(self.proposals):
+                self.send_sync(request)
+            else:
+                self.pending_syncs.setdefault(self.last_proposed, []).append(request)
+
+    @staticmethod
+    def send_sync(request: LearnerSyncRequest) -> None:
+        request.handler.queue_packet(QuorumPacket(SYNC, 0, None, None))
+
+    def pending_sync_count(self) -> int:
+        with self.zab_lock:
+            return sum(len(v) for v in self.pending_syncs.values())
+
+    def revalidate_session(self, qp: QuorumPacket, handler: "LearnerHandler") -> None:
+        """A learner's client resumes a session: is it alive? It now belongs
+        to that learner (Java: revalidateSession)."""
+        data = qp.data or b""
+        session_id, timeout = struct.unpack_from(">qi", data, 0)
+        valid = self.zk.check_if_valid_global_session(session_id, timeout)
+        if valid:
+            self.zk.session_tracker.set_owner(session_id, handler)
+        LOG.debug("Session 0x%x is valid: %s", session_id & _MASK64, valid)
+        handler.queue_packet(QuorumPacket(REVALIDATE, qp.zxid, struct.pack(">q?", session_id, valid), None))
+
     # -- the role ------------------------------------------------------------------------------
     def lead(self) -> None:
         peer = self.peer
@@ -226,17 +455,42 @@ class Leader:
         epoch = self.get_epoch_to_propose(peer.my_id, peer.accepted_epoch)
         zxid = make_zxid(epoch, 0)
         self.zk.set_zxid(zxid)
-        self.last_proposed = zxid
+        with self._new_leader_cond:
+            self.new_leader_zxid = zxid
+            self.new_leader_acks = AckSet(peer.verifiers())
+        with self.zab_lock:
+            self.last_proposed = zxid
         LOG.info("NEWLEADER proposal has Zxid of %x", zxid)
         self.wait_for_epoch_ack(peer.my_id, self.leader_state_summary)
         peer.set_current_epoch(epoch)
-        # TODO(zab): SYNCHRONIZATION - NEWLEADER to each learner after its sync,
-        # then waitForNewLeaderAck, before the server starts.
-        peer.update_election_vote(epoch)
-        self.zk.startup()
-        peer.set_zk_server(self.zk)
+        peer.set_zab_state(ZabState.SYNCHRONIZATION)
+        try:
+            self.wait_for_new_leader_ack(peer.my_id, zxid)
+        except QuorumTimeout:
+            synced = sorted(self.new_leader_acks.acked_sids()) if self.new_leader_acks else []
+            self.shutdown("Waiting for a quorum of followers, only synced with sids: [ "
+                          + ",".join(str(s) for s in synced) + " ]")
+            return
+        self.start_zk_server()
         peer.set_zab_state(ZabState.BROADCAST)
         self._broadcast_loop()
+
+    def start_zk_server(self) -> None:
+        """Java: startZkServer."""
+        peer = self.peer
+        with self.zab_lock:
+            zxid = self.zk.get_zxid()
+            self.proposals.last_committed = zxid
+            peer.zk_db.init_config_node(str(peer.quorum_verifier), peer.quorum_verifier.version)
+            self.zk.startup()
+            peer.update_election_vote(self.epoch)
+            peer.zk_db.set_last_processed_zxid(zxid)
+        if self.leader_serves:
+            peer.set_zk_server(self.zk)
+        else:
+            LOG.info("leaderServes=no: the leader serves no clients")
+            peer.set_admin_zk_server(self.zk)
+        self.started.set()
 
     def _broadcast_loop(self) -> None:
         peer = self.peer
@@ -254,7 +508,8 @@ class Leader:
                     return
                 if not tick_skip:
                     peer.tick += 1
-                synced = {peer.my_id} | {h.sid for h in self._learners if h.sid is not None and h.synced()}
+                synced = {peer.my_id} | {h.sid for h in self._learners
+                                         if h.sid is not None and h.is_participant and h.synced()}
                 if not peer.running or not self.zk.is_running():
                     shutdown_message = "Unexpected internal error"
                     break
@@ -278,7 +533,7 @@ class Leader:
             self.is_shutdown = True
             self._lock.notify_all()
         LOG.info("Shutdown called. For the reason %s", reason)
-        for cond in (self._epoch_cond, self._ack_cond):
+        for cond in (self._epoch_cond, self._ack_cond, self._new_leader_cond):
             with cond:
                 cond.notify_all()
         if self.cnx_acceptor is not None:
@@ -287,12 +542,24 @@ class Leader:
             for server in self.server_sockets:
                 _close(server)
         self.peer.set_zk_server(None)
+        with self.zab_lock:
+            self.allowed_to_commit = False
         self.zk.shutdown()
         with self._lock:
             handlers = list(self._learners)
             self._learners.clear()
         for handler in handlers:
             handler.shutdown()
+
+
+def _float_property(value, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        LOG.warning("Invalid value %r, using the default %s", value, default)
+        return default
 
 
 class LearnerCnxAcceptor:
@@ -342,6 +609,18 @@ class LearnerCnxAcceptor:
                 thread.join(5)
 
 
+class _SocketWriter:
+    """``write`` for the snapshot writer: straight to the learner's socket."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def write(self, data) -> None:
+        self.sock.sendall(data)
+
+
 class LearnerHandler(threading.Thread):
     """The leader's side of one learner (Java: LearnerHandler)."""
 
@@ -356,6 +635,8 @@ class LearnerHandler(threading.Thread):
         self.version = 0x1
         self.is_participant = True
         self.tick_of_next_ack_deadline = leader.tick_of_initial_ack_deadline()
+        self.sync_limit_check = SyncLimitCheck(leader.sync_timeout_ms())
+        self.sync_mode = SyncMode.NONE
         self._queue: queue.Queue = queue.Queue()
         self._sending_started = False
         self._running = True
@@ -363,6 +644,9 @@ class LearnerHandler(threading.Thread):
         self._shutdown_lock = threading.Lock()
         self._sender: Optional[threading.Thread] = None
         self._max_buffer = leader.peer.config.jute_max_buffer
+
+    def __repr__(self) -> str:
+        return f"LearnerHandler(sid={self.sid}, {self.remote})"
 
     @property
     def forwarding(self) -> bool:
@@ -418,16 +702,8 @@ class LearnerHandler(threading.Thread):
                     raise OSError(f"ACKEPOCH from {self.sid} carries no epoch")
                 ss = StateSummary(struct.unpack_from(">i", data, 0)[0], ack.zxid)
                 leader.wait_for_epoch_ack(self.sid, ss)
-            # TODO(zab): syncFollower(ss.last_zxid) - DIFF/TRUNC/SNAP, NEWLEADER, wait for its ACK, UPTODATE.
-            self._start_sending()
-            self.sock.settimeout(peer.tick_time * peer.sync_limit / 1000.0)
-            while self._running:
-                qp = self._read()
-                self.tick_of_next_ack_deadline = leader.tick_of_next_ack_deadline()
-                if qp.type == PING:
-                    self._touches(qp.data)
-                else:
-                    LOG.warning("Unexpected packet from learner %s: %s", self.sid, describe(qp))
+            self._synchronize(ss.last_zxid, new_leader_zxid)
+            self._serve()
         except QuorumTimeout as e:
             LOG.warning("Learner %s: %s", self.sid, e)
         except (OSError, EOFError, JuteError, struct.error) as e:
@@ -441,13 +717,75 @@ class LearnerHandler(threading.Thread):
             except OSError:
                 pass
 
+    def _synchronize(self, peer_last_zxid: int, new_leader_zxid: int) -> None:
+        """DIFF/TRUNC/SNAP, NEWLEADER, its ack, UPTODATE (ZK_SPEC.md §4.3 steps 4-7)."""
+        leader = self.leader
+        peer = leader.peer
+        plan = leader.sync_learner(self, peer_last_zxid)
+        self.sync_mode = SyncMode(plan.mode)
+        if plan.snap:
+            LOG.info("Sending snapshot last zxid of peer is 0x%x, zxid of leader is 0x%x, send zxid of db "
+                     "as 0x%x", peer_last_zxid & _MASK64, new_leader_zxid & _MASK64, plan.last_zxid & _MASK64)
+            self._write(QuorumPacket(SNAP, plan.last_zxid, None, None))
+            peer.zk_db.serialize_snapshot(_SocketWriter(self.sock))
+            out = OutputArchive()
+            out.write_string(SNAP_SIGNATURE)
+            self.sock.sendall(bytes(out.buf))
+        if self.version < PROTOCOL_VERSION:
+            self._write(QuorumPacket(NEWLEADER, new_leader_zxid, None, None))
+        else:
+            self.queue_packet(QuorumPacket(NEWLEADER, new_leader_zxid, leader.config_bytes(), None))
+        self._start_sending()
+        qp = self._read()
+        if qp.type != ACK:
+            LOG.error("Next packet was supposed to be an ACK, but received packet: %s", describe(qp))
+            raise EOFError("no NEWLEADER ack")
+        LOG.debug("Received NEWLEADER-ACK message from %s", self.sid)
+        leader.wait_for_new_leader_ack(self.sid, qp.zxid)
+        self.sync_limit_check.start()
+        self.sync_mode = SyncMode.NONE
+        self.sock.settimeout(peer.tick_time * peer.sync_limit / 1000.0)
+        leader.wait_for_startup()
+        self.tick_of_next_ack_deadline = leader.tick_of_next_ack_deadline()
+        self.queue_packet(QuorumPacket(UPTODATE, -1, None, None))
+
+    def _serve(self) -> None:
+        """Broadcast phase: acks, pings, revalidations and forwarded requests."""
+        leader = self.leader
+        while self._running:
+            qp = self._read()
+            self.tick_of_next_ack_deadline = leader.tick_of_next_ack_deadline()
+            t = qp.type
+            if t == ACK:
+                self.sync_limit_check.update_ack(qp.zxid)
+                leader.process_ack(self.sid, qp.zxid)
+            elif t == PING:
+                self._touches(qp.data)
+            elif t == REVALIDATE:
+                leader.revalidate_session(qp, self)
+            elif t == REQUEST:
+                self._request(qp)
+            else:
+                LOG.warning("unexpected quorum packet, type: %s", describe(qp))
+
+    def _request(self, qp: QuorumPacket) -> None:
+        data = qp.data or b""
+        session_id, cxid, op = struct.unpack_from(">qii", data, 0)
+        body = data[16:]
+        auth = list(qp.authinfo or ())
+        if op == OpCode.sync:
+            request: Request = LearnerSyncRequest(self, session_id, cxid, body, auth)
+        else:
+            request = Request(None, session_id, cxid, op, body, auth_info=auth, owner=self)
+        self.leader.zk.submit_learner_request(request)
+
     def _touches(self, data: Optional[bytes]) -> None:
         """A learner's PING lists (session id, timeout) pairs it saw activity on."""
         data = data or b""
-        # TODO(zab): touch the sessions in the leader's session tracker.
+        zk = self.leader.zk
         for offset in range(0, len(data) - 11, 12):
             session_id, timeout = struct.unpack_from(">qi", data, offset)
-            LOG.debug("Touch from learner %s: session 0x%x timeout %d", self.sid, session_id, timeout)
+            zk.touch(session_id, timeout)
 
     def _start_sending(self) -> None:
         self._sender = threading.Thread(target=self._send_packets, name=f"Sender-{self.remote}", daemon=True)
@@ -455,10 +793,13 @@ class LearnerHandler(threading.Thread):
         self._sending_started = True
 
     def _send_packets(self) -> None:
+        check = self.sync_limit_check
         while True:
             packet = self._queue.get()
             if packet is _DEATH:
                 break
+            if packet.type == PROPOSAL:
+                check.update_proposal(packet.zxid, time.monotonic() * 1000.0)
             try:
                 self._write(packet)
             except OSError as e:
@@ -471,10 +812,15 @@ class LearnerHandler(threading.Thread):
         self._queue.put(packet)
 
     def ping(self) -> None:
-        """Queue a PING with the last proposed zxid (only once sending started)."""
+        """Queue a PING with the last proposed zxid (only once sending started);
+        drop a learner that left a proposal un-acked for syncLimit ticks."""
         if not self._sending_started or not self._running:
             return
-        self.queue_packet(QuorumPacket(PING, self.leader.last_proposed, None, None))
+        if self.sync_limit_check.check(time.monotonic() * 1000.0):
+            self.queue_packet(QuorumPacket(PING, self.leader.last_proposed, None, None))
+        else:
+            LOG.warning("Closing connection to peer due to transaction timeout.")
+            self.shutdown()
 
     def shutdown(self) -> None:
         with self._shutdown_lock:

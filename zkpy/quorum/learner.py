@@ -1,28 +1,38 @@
-"""What followers and observers share: finding, joining and hearing the leader.
+"""What followers and observers share: finding, joining, syncing with and
+hearing the leader.
 
 Java: ``Learner`` (``findLeader``, ``connectToLeader``,
-``registerWithLeader``, ``readPacket``/``writePacket``, ``ping``,
-``shutdown``) and the common part of ``Follower.followLeader`` /
-``Observer.observeLeader`` (ZK_SPEC.md §4.3):
+``registerWithLeader``, ``syncWithLeader``, ``request``, ``validateSession``,
+``revalidate``, ``ping``, ``readPacket``/``writePacket``, ``shutdown``) and
+the common part of ``Follower.followLeader`` / ``Observer.observeLeader``
+(ZK_SPEC.md §4.3):
 
 * dial the leader's quorum port (up to 5 tries, 100 ms apart, within
-  initLimit ticks — or connectToLearnerMasterLimit ticks if set);
-* send FOLLOWERINFO/OBSERVERINFO with ``acceptedEpoch << 32`` and our
-  LearnerInfo; on LEADERINFO accept a newer epoch (persisting
+  initLimit ticks - or connectToLearnerMasterLimit ticks if set);
+* discovery: send FOLLOWERINFO/OBSERVERINFO with ``acceptedEpoch << 32``
+  and our LearnerInfo; on LEADERINFO accept a newer epoch (persisting
   acceptedEpoch) and answer ACKEPOCH with our currentEpoch, or -1 if we
   had already accepted that epoch; refuse an older one;
-* then read packets until the leader goes away: the socket times out
-  after syncLimit ticks without a packet (the leader pings every half
-  tick), and the peer goes back to LOOKING.
+* synchronization: DIFF (keep our data), SNAP (replace it with the
+  leader's snapshot stream) or TRUNC (cut our log back and reload), then
+  the proposals and commits that follow; on NEWLEADER take a snapshot
+  (SNAP/TRUNC), persist currentEpoch, log the proposals still pending and
+  ACK; on UPTODATE ACK again and start serving;
+* broadcast: read packets until the leader goes away (the socket times
+  out after syncLimit ticks without one: the leader pings every half
+  tick), then the peer goes back to LOOKING.
 
-Interim, until the Zab issue: no synchronization (DIFF/TRUNC/SNAP,
-NEWLEADER, UPTODATE) and no proposals; after discovery the learner's
-server answers four-letter words only (see :mod:`.quorum_zookeeper_server`)
-and the learner answers pings. ``TODO(zab)`` marks where sync goes.
+What zkpy does differently, on purpose: the proposals pending at NEWLEADER
+are written and fsynced before its ACK, on the learner's own thread (3.8.0
+queues them to its SyncRequestProcessor and may ACK first, ZOOKEEPER-3911);
+their ACKs follow the NEWLEADER ACK. A learner whose sync fails before
+NEWLEADER forgets its in-memory database, so that the next election reads
+it again from disk rather than vote with data it never persisted.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import socket
 import struct
@@ -31,21 +41,66 @@ import time
 from typing import Optional
 
 from ..jute.records import QuorumPacket
+from ..server.txn_codec import deserialize_txn
+from ..server.zookeeper_server import State
 from .initial_message import format_address
 from .quorum_packet import (
-    ACKEPOCH, LEADERINFO, NEWLEADER, PING, describe, epoch_of, learner_info, make_zxid, read_quorum_packet,
+    ACK, ACKEPOCH, COMMIT, DIFF, INFORM, LEADERINFO, NEWLEADER, PING, PROPOSAL, REQUEST, REVALIDATE, SNAP,
+    TRUNC, UPTODATE, describe, epoch_of, learner_info, make_zxid, read_quorum_packet,
 )
-from .quorum_peer import ZabState
+from .quorum_peer import SyncMode, ZabState
 from .quorum_server import QuorumServer
 
 LOG = logging.getLogger(__name__)
 
+_MASK64 = (1 << 64) - 1
+_RECV = 65536
+SNAP_SIGNATURE = "BenWasHere"
 
-def _read_exact(reader, n: int) -> bytes:
-    data = reader.read(n)
-    if data is None or len(data) < n:
-        raise EOFError("the leader closed the connection")
-    return data
+
+class SocketReader:
+    """Buffered reads from the leader's socket, with ``unread`` for the
+    bytes a snapshot reader took past the end of the snapshot."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def read_exact(self, n: int) -> bytes:
+        buf = self.buf
+        while len(buf) < n:
+            chunk = self.sock.recv(max(_RECV, n - len(buf)))
+            if not chunk:
+                raise EOFError("the leader closed the connection")
+            buf += chunk
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes (b"" at EOF), as a raw stream's read."""
+        if self.buf:
+            data = bytes(self.buf[:n])
+            del self.buf[:n]
+            return data
+        return self.sock.recv(max(1, min(n, 1 << 20)))
+
+    def unread(self, data: bytes) -> None:
+        self.buf[:0] = data
+
+    def close(self) -> None:
+        self.buf.clear()
+
+
+class PacketInFlight:
+    """A proposal received during sync (Java: Learner.PacketInFlight)."""
+
+    __slots__ = ("hdr", "txn", "payload")
+
+    def __init__(self, hdr, txn, payload: bytes):
+        self.hdr = hdr
+        self.txn = txn
+        self.payload = payload
 
 
 class Learner:
@@ -60,11 +115,13 @@ class Learner:
         self.peer = peer
         self.zk = zk
         self.sock: Optional[socket.socket] = None
-        self.reader = None
+        self.reader: Optional[SocketReader] = None
         self._write_lock = threading.Lock()
         self._shutdown = False
         self.leader_protocol_version = 0x01
         self.leader_sid: Optional[int] = None
+        self.pending_revalidations: dict[int, object] = {}
+        self.last_queued = 0
 
     def is_running(self) -> bool:
         return self.peer.running and not self._shutdown
@@ -101,7 +158,7 @@ class Learner:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(peer.tick_time * peer.init_limit / 1000.0)
                 self.sock = sock
-                self.reader = sock.makefile("rb")
+                self.reader = SocketReader(sock)
                 LOG.info("%s is connected to the leader at %s", peer.my_id, format_address(*address))
                 return
             remaining = connect_timeout_ms - int((time.monotonic() - start) * 1000)
@@ -121,7 +178,10 @@ class Learner:
 
     # -- packets -----------------------------------------------------------------------------
     def read_packet(self) -> QuorumPacket:
-        return read_quorum_packet(lambda n: _read_exact(self.reader, n), self.peer.config.jute_max_buffer)
+        reader = self.reader
+        if reader is None:
+            raise OSError("not connected to the leader")
+        return read_quorum_packet(reader.read_exact, self.peer.config.jute_max_buffer)
 
     def write_packet(self, packet: QuorumPacket) -> None:
         with self._write_lock:
@@ -159,28 +219,149 @@ class Learner:
             raise OSError("First packet should have been NEWLEADER")
         return qp.zxid
 
+    def ack(self, zxid: int) -> None:
+        self.write_packet(QuorumPacket(ACK, zxid, None, None))
+
+    def request(self, request) -> None:
+        """Forward a client request to the leader (Java: Learner.request)."""
+        payload = request.payload
+        body = struct.pack(">qii", request.session_id, request.cxid, request.type)
+        if payload:
+            body += bytes(payload)
+        auth = list(request.auth_info) if request.auth_info else None
+        self.write_packet(QuorumPacket(REQUEST, -1, body, auth))
+
+    def validate_session(self, cnxn, session_id: int, timeout: int) -> None:
+        """Ask the leader whether a resumed session is alive (Java: validateSession)."""
+        LOG.info("Revalidating client: 0x%x", session_id & _MASK64)
+        self.pending_revalidations[session_id] = cnxn
+        self.write_packet(QuorumPacket(REVALIDATE, -1, struct.pack(">qi", session_id, timeout), None))
+
+    def revalidate(self, qp: QuorumPacket) -> None:
+        """The leader's answer to a REVALIDATE (Java: revalidate)."""
+        data = qp.data or b""
+        session_id = struct.unpack_from(">q", data, 0)[0]
+        valid = len(data) > 8 and data[8] != 0
+        cnxn = self.pending_revalidations.pop(session_id, None)
+        if cnxn is None:
+            LOG.warning("Missing session 0x%x for validation", session_id & _MASK64)
+            return
+        self.zk.finish_session_init(cnxn, valid)
+
     def ping(self, qp: QuorumPacket) -> None:
-        """Answer the leader's PING with the sessions we saw (none yet)."""
-        # TODO(zab): the (session id, timeout) touches of our session tracker.
-        self.write_packet(QuorumPacket(PING, qp.zxid, b"", qp.authinfo))
+        """Answer the leader's PING with the sessions our clients touched."""
+        touches = self.zk.touch_snapshot()
+        data = b"".join(struct.pack(">qi", sid, timeout) for sid, timeout in touches.items())
+        self.write_packet(QuorumPacket(PING, qp.zxid, data, qp.authinfo))
 
     def process_packet(self, qp: QuorumPacket) -> None:
-        if qp.type == PING:
-            self.ping(qp)
+        raise NotImplementedError
+
+    def _parse_txn(self, qp: QuorumPacket) -> PacketInFlight:
+        data = qp.data or b""
+        hdr, txn, _digest = deserialize_txn(data)
+        expected = self.last_queued + 1
+        if hdr.zxid != expected and not (hdr.zxid & 0xFFFFFFFF == 1 and epoch_of(hdr.zxid) > epoch_of(expected)):
+            LOG.warning("Got zxid 0x%x expected 0x%x", hdr.zxid & _MASK64, (self.last_queued + 1) & _MASK64)
+        self.last_queued = hdr.zxid
+        return PacketInFlight(hdr, txn, bytes(data))
+
+    # -- synchronization -------------------------------------------------------------------------
+    def sync_with_leader(self, new_leader_zxid: int) -> None:
+        """DIFF/SNAP/TRUNC, then proposals and commits until UPTODATE (Java: syncWithLeader)."""
+        peer = self.peer
+        zk = self.zk
+        zk_db = peer.zk_db
+        new_epoch = epoch_of(new_leader_zxid)
+        qp = self.read_packet()
+        snapshot_needed = True
+        if qp.type == DIFF:
+            LOG.info("Getting a diff from the leader 0x%x", qp.zxid & _MASK64)
+            peer.set_sync_mode(SyncMode.DIFF)
+            snapshot_needed = False
+        elif qp.type == SNAP:
+            peer.set_sync_mode(SyncMode.SNAP)
+            LOG.info("Getting a snapshot from leader 0x%x", qp.zxid & _MASK64)
+            signature = zk_db.deserialize_snapshot(self.reader, qp.zxid)
+            self.reader.unread(zk_db.snapshot_leftover)
+            zk_db.snapshot_leftover = b""
+            if signature != SNAP_SIGNATURE:
+                LOG.error("Missing signature. Got %s", signature)
+                raise OSError("Missing signature")
+        elif qp.type == TRUNC:
+            peer.set_sync_mode(SyncMode.TRUNC)
+            LOG.warning("Truncating log to get in sync with the leader 0x%x", qp.zxid & _MASK64)
+            if not zk_db.truncate_log(qp.zxid):
+                LOG.error("Not able to truncate the log 0x%x", qp.zxid & _MASK64)
+                raise OSError(f"Not able to truncate the log 0x{qp.zxid & _MASK64:x}")
+            zk_db.set_last_processed_zxid(qp.zxid)
         else:
-            # TODO(zab): PROPOSAL, COMMIT, INFORM, SYNC, REVALIDATE ...
-            LOG.warning("Unknown packet type: %s", describe(qp))
+            LOG.error("Got unexpected packet from leader: %s, exiting ... ", describe(qp))
+            raise OSError(f"unexpected packet {describe(qp)} where DIFF, SNAP or TRUNC belongs")
+        zk_db.init_config_node(str(peer.quorum_verifier), peer.quorum_verifier.version)
+        zk.set_zxid(zk_db.last_processed_zxid)
+        zk.create_session_tracker()
+        self.last_queued = zk_db.last_processed_zxid
+        not_committed: collections.deque[PacketInFlight] = collections.deque()
+        committed: collections.deque[int] = collections.deque()
+        write_to_txn_log = not snapshot_needed
+        while self.is_running():
+            qp = self.read_packet()
+            t = qp.type
+            if t == PROPOSAL:
+                not_committed.append(self._parse_txn(qp))
+            elif t == COMMIT:
+                if not write_to_txn_log:
+                    pif = not_committed[0] if not_committed else None
+                    if pif is None or pif.hdr.zxid != qp.zxid:
+                        LOG.warning("Committing 0x%x, but next proposal is 0x%x", qp.zxid & _MASK64,
+                                    (pif.hdr.zxid if pif else -1) & _MASK64)
+                    else:
+                        zk.apply_txn(pif.hdr, pif.txn, pif.payload)
+                        not_committed.popleft()
+                else:
+                    committed.append(qp.zxid)
+            elif t == INFORM:
+                pif = self._parse_txn(qp)
+                if not write_to_txn_log:
+                    zk.apply_txn(pif.hdr, pif.txn, pif.payload)
+                else:
+                    not_committed.append(pif)
+                    committed.append(qp.zxid)
+            elif t == UPTODATE:
+                LOG.info("Learner received UPTODATE message")
+                break
+            elif t == NEWLEADER:
+                LOG.info("Learner received NEWLEADER message")
+                if snapshot_needed:
+                    zk.take_snapshot()
+                peer.set_current_epoch(new_epoch)
+                write_to_txn_log = True
+                self.sock.settimeout(peer.tick_time * peer.sync_limit / 1000.0)
+                peer.set_sync_mode(SyncMode.NONE)
+                zk.startup()  # the chain runs; clients come at UPTODATE
+                acks = self._log_pending(not_committed)
+                not_committed.clear()
+                self.ack(new_leader_zxid)
+                for zxid in acks:
+                    self.ack(zxid)
+            elif t != PING:  # pings are answered once in broadcast (Java ignores them here too)
+                LOG.warning("Unexpected packet during sync: %s", describe(qp))
+        if not write_to_txn_log:
+            raise OSError("UPTODATE before NEWLEADER: a pre-Zab-1.0 leader is not supported")
+        self.ack(make_zxid(new_epoch, 0))
+        peer.set_zk_server(zk)
+        peer.update_election_vote(new_epoch)
+        self._after_uptodate(not_committed, committed)
+
+    def _log_pending(self, proposals) -> list[int]:
+        """Followers log the proposals pending at NEWLEADER; observers do not."""
+        return []
+
+    def _after_uptodate(self, not_committed, committed) -> None:
+        raise NotImplementedError
 
     # -- the role ------------------------------------------------------------------------------
-    def _start_serving(self, new_epoch: int) -> None:
-        """Discovery is over: report the new epoch in our vote and let our
-        server answer (interim: four-letter words only)."""
-        peer = self.peer
-        self.sock.settimeout(peer.tick_time * peer.sync_limit / 1000.0)
-        peer.update_election_vote(new_epoch)
-        self.zk.startup()
-        peer.set_zk_server(self.zk)
-
     def learn(self) -> None:
         """The body of followLeader / observeLeader."""
         peer = self.peer
@@ -191,6 +372,7 @@ class Learner:
         peer.start_fle = peer.end_fle = 0
         peer.set_zab_state(ZabState.DISCOVERY)
         server = self.find_leader()
+        synced = False
         try:
             self.connect_to_leader(server)
             new_epoch_zxid = self.register_with_leader(self.info_packet)
@@ -200,8 +382,15 @@ class Learner:
                           peer.accepted_epoch)
                 raise OSError("Error: Epoch of leader is lower")
             self.leader_sid = server.id
-            # TODO(zab): SYNCHRONIZATION - syncWithLeader(new_epoch_zxid).
-            self._start_serving(new_epoch)
+            peer.set_zab_state(ZabState.SYNCHRONIZATION)
+            try:
+                self.sync_with_leader(new_epoch_zxid)
+            finally:
+                synced = self.zk.state is not State.INITIAL
+                if not synced:
+                    # Our tree may hold a half-read snapshot or txns never
+                    # persisted: read it again from disk before voting.
+                    peer.zk_db.clear()
             peer.set_zab_state(ZabState.BROADCAST)
             while self.is_running():
                 self.process_packet(self.read_packet())
@@ -209,15 +398,12 @@ class Learner:
             if self.is_running():
                 LOG.warning("Exception when %s the leader: %s", self.activity, e,
                             exc_info=not isinstance(e, (OSError, EOFError)))
-            self._close_socket()
+            self.close_socket()
         finally:
             if self.reader is not None:
-                try:
-                    self.reader.close()
-                except OSError:
-                    pass
+                self.reader.close()
 
-    def _close_socket(self) -> None:
+    def close_socket(self) -> None:
         sock = self.sock
         if sock is not None:
             try:
@@ -232,5 +418,5 @@ class Learner:
     def shutdown(self) -> None:
         self._shutdown = True
         self.peer.set_zk_server(None)
-        self._close_socket()
+        self.close_socket()
         self.zk.shutdown()

@@ -23,7 +23,8 @@ What zkpy does differently, on purpose:
 * When a smaller sid dials us, Java dials back the election address the
   dialler announced in its header. zkpy dials only addresses from its own
   configuration (the ``view``): a header cannot make it connect anywhere
-  else. An unknown sid is refused with a warning.
+  else. An unknown sid is refused with a warning, whether smaller or
+  larger than ours (Java keeps a larger one and answers its notifications).
 * The connection manager does not reach into a QuorumPeer: it is given
   its id, a ``view()`` callable (the members of the current and next
   configs) and its timeouts, so several can run in one process in tests.
@@ -297,6 +298,13 @@ class QuorumCnxManager:
             _close_socket(sock)
             return
         sid = header.sid
+        if sid != OBSERVER_ID and sid not in self.view():
+            # Java keeps a larger unknown sid (its election answers it); zkpy
+            # drops it, as it never dials one either.
+            LOG.warning("Refusing an election connection from sid %d, which is not in the configuration", sid)
+            reader.close()
+            _close_socket(sock)
+            return
         if sid == OBSERVER_ID:
             # An observer with no id of its own: give it a local negative one.
             with self._lock:

@@ -15,10 +15,21 @@ LOOKING again.
 as decimal text without a newline, written through ``<name>.tmp`` and a
 rename (ZK_SPEC.md §4.5).
 
-What zkpy does differently, on purpose: no JMX, no AdminServer, no
-read-only server while LOOKING yet, no dynamic reconfig (the second
-verifier, ``last_seen_quorum_verifier``, is carried for the election's
-quorum checks but never set).
+With ``readonlymode.enabled=true`` (``-Dreadonlymode.enabled=true`` in
+``SERVER_JVMFLAGS``, or the zoo.cfg key), a peer still LOOKING after
+max(2000 ms, tickTime) starts a
+:class:`~.quorum_zookeeper_server.ReadOnlyZooKeeperServer` on its client
+port, and shuts it down (closing its clients) when the election ends
+(Java: the ``roZkMgr`` thread of ``QuorumPeer.run``).
+
+The peer keeps one :class:`~zkpy.server.server_services.ServerServices`
+(autopurge, /metrics, AdminServer) for its whole life and hands it each
+role's server, or None while no role serves.
+
+What zkpy does differently, on purpose: no JMX, no dynamic reconfig (the
+second verifier, ``last_seen_quorum_verifier``, is carried for the
+election's quorum checks but never set). A processor thread of a role that
+dies ends that role (the peer elects again) rather than the process.
 """
 
 from __future__ import annotations
@@ -108,7 +119,7 @@ class QuorumPeer(threading.Thread):
     """A peer of an ensemble (see the module docstring)."""
 
     def __init__(self, config: ServerConfig, *, cnxn_factory=None, zk_db: Optional[ZKDatabase] = None,
-                 on_fatal_error: Optional[Callable[[int], None]] = None):
+                 on_fatal_error: Optional[Callable[[int], None]] = None, services=None):
         super().__init__(name=f"QuorumPeer[myid={config.server_id}]", daemon=True)
         self.config = config
         self.my_id = config.server_id
@@ -141,6 +152,9 @@ class QuorumPeer(threading.Thread):
                                digest_enabled=config.digest_enabled)
         self.zk_db = zk_db
         self.cnxn_factory = cnxn_factory
+        self.services = services
+        self.read_only_mode_enabled = config.read_only_mode_enabled
+        self._ro_lock = threading.Lock()
         self.on_fatal_error = on_fatal_error
         self._state_lock = threading.RLock()
         self._state = ServerState.LOOKING
@@ -206,6 +220,10 @@ class QuorumPeer(threading.Thread):
             else:
                 LOG.info("Peer state changed: %s", self.detailed_peer_state())
 
+    def set_sync_mode(self, mode: SyncMode) -> None:
+        with self._state_lock:
+            self.sync_mode = mode
+
     def set_zab_state(self, zab_state: ZabState) -> None:
         with self._state_lock:
             self.zab_state = zab_state
@@ -248,6 +266,10 @@ class QuorumPeer(threading.Thread):
     def load_database(self) -> None:
         """Load the ZKDatabase and check the epoch files against it (Java: loadDataBase)."""
         self.zk_db.load_database()
+        if self.zk_db.snap_log.find_most_recent_snapshot() is None:
+            # A brand-new data dir: snapshot.0, as Java's restore writes, so
+            # that the txns logged from now on have a snapshot to follow.
+            self.zk_db.take_snapshot()
         last = self.zk_db.last_processed_zxid
         epoch_of_zxid = last >> 32
         try:
@@ -288,14 +310,33 @@ class QuorumPeer(threading.Thread):
 
     # -- the client port ---------------------------------------------------------------------------
     def set_zk_server(self, zks) -> None:
-        """Hand the client connection factory to a role's server (None: nobody
-        serves; the factory then answers four-letter words as not serving)."""
+        """Hand the client connection factory (and the AdminServer, /metrics)
+        to a role's server (None: nobody serves; the factory then answers
+        four-letter words as not serving)."""
+        self.set_admin_zk_server(zks)
         factory = self.cnxn_factory
         if factory is None:
             return
         factory.set_zk_server(zks)
         if zks is None:
             factory.close_all("the quorum role ended")
+
+    def set_admin_zk_server(self, zks) -> None:
+        """The server the AdminServer and /metrics report on (Java:
+        adminServer.setZooKeeperServer)."""
+        if self.services is not None:
+            self.services.set_zookeeper_server(zks)
+
+    def role_failed(self, zks) -> None:
+        """A thread of the role whose server is ``zks`` died: end that role."""
+        def stop() -> None:
+            for role in (self.leader, self.follower, self.observer):
+                if role is not None and getattr(role, "zk", None) is zks:
+                    if role is self.leader:
+                        role.shutdown("a request processor thread died")
+                    else:
+                        role.shutdown()
+        threading.Thread(target=stop, name="RoleFailed", daemon=True).start()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -345,6 +386,7 @@ class QuorumPeer(threading.Thread):
                 state = self.peer_state
                 if state == ServerState.LOOKING:
                     LOG.info("LOOKING")
+                    read_only = self._schedule_read_only_server() if self.read_only_mode_enabled else None
                     try:
                         vote = self.election.look_for_leader()
                         if vote is not None:
@@ -352,6 +394,9 @@ class QuorumPeer(threading.Thread):
                     except Exception:
                         LOG.warning("Unexpected exception", exc_info=True)
                         self.set_peer_state(ServerState.LOOKING)
+                    finally:
+                        if read_only is not None:
+                            self._stop_read_only_server(*read_only)
                 elif state == ServerState.OBSERVING:
                     self._run_role("observer", ServerState.OBSERVING)
                 elif state == ServerState.FOLLOWING:
@@ -360,6 +405,44 @@ class QuorumPeer(threading.Thread):
                     self._run_role("leader", ServerState.LEADING)
         finally:
             LOG.warning("QuorumPeer main thread exited")
+
+    # -- read-only mode --------------------------------------------------------------------------
+    def _schedule_read_only_server(self):
+        """Start a read-only server if we are still LOOKING after the grace
+        period (Java: the roZkMgr thread); returns what _stop needs."""
+        from .quorum_zookeeper_server import ReadOnlyZooKeeperServer
+
+        LOG.info("Attempting to start ReadOnlyZooKeeperServer")
+        holder: dict = {"server": None, "cancelled": False}
+
+        def start() -> None:
+            with self._ro_lock:
+                if holder["cancelled"] or not self.running or self.peer_state != ServerState.LOOKING:
+                    return
+                try:
+                    self.last_logged_zxid()  # the database, loaded
+                    server = ReadOnlyZooKeeperServer(self)
+                    server.startup()
+                    holder["server"] = server
+                    self.set_zk_server(server)
+                    LOG.info("Read-only server started")
+                except Exception:  # noqa: BLE001 - the election goes on without it
+                    LOG.exception("FAILED to start ReadOnlyZooKeeperServer")
+
+        timer = threading.Timer(max(2000, self.tick_time) / 1000.0, start)
+        timer.name = "ReadOnlyServerStarter"
+        timer.daemon = True
+        timer.start()
+        return timer, holder
+
+    def _stop_read_only_server(self, timer, holder) -> None:
+        timer.cancel()
+        with self._ro_lock:
+            holder["cancelled"] = True
+            server = holder["server"]
+            if server is not None:
+                self.set_zk_server(None)
+                server.shutdown()
 
     def _run_role(self, attr: str, state: ServerState) -> None:
         from .follower import Follower
@@ -452,6 +535,7 @@ class QuorumPeerMain:
         self.config = config
         self.peer: Optional[QuorumPeer] = None
         self.factory = None
+        self.services = None
         self.exit_code = 0
         self._stopped = threading.Event()
 
@@ -467,7 +551,11 @@ class QuorumPeerMain:
                 sessionless_timeout_ms=cfg.sessionless_cnxn_timeout, max_cnxns=cfg.max_cnxns,
                 four_letter_whitelist=cfg.four_letter_word_whitelist,
             )
-        self.peer = QuorumPeer(cfg, cnxn_factory=self.factory, on_fatal_error=self._fatal)
+        from ..server.server_services import ServerServices
+
+        self.services = ServerServices(cfg)
+        self.services.start()
+        self.peer = QuorumPeer(cfg, cnxn_factory=self.factory, on_fatal_error=self._fatal, services=self.services)
         self.peer.start()
         if self.factory is not None:
             LOG.info("binding to port %s", format_address(*self.factory.local_address))
@@ -484,8 +572,13 @@ class QuorumPeerMain:
                 self.peer.shutdown()
             elif self.factory is not None:
                 self.factory.shutdown()
+            if self.services is not None:
+                self.services.shutdown()
         finally:
             self._stopped.set()
 
     def wait(self) -> None:
-        self._stopped.wait()
+        # In slices: a SIGTERM that lands on another thread (as after
+        # SIGSTOP/SIGCONT) runs its handler only when this thread wakes.
+        while not self._stopped.wait(0.5):
+            pass

@@ -6,10 +6,26 @@ thousands of sessions do not mean thousands of threads. Complete frames
 are handed to the ZooKeeperServer on that thread; replies are written by
 whichever thread produces them (usually the processor thread) straight to
 the non-blocking socket, and what does not fit waits in the connection's
-queue for the selector. Real closes happen on the selector thread only.
+queue for the selector, up to ``max_outgoing_bytes``: a client that does
+not read its replies is disconnected there (Java's NIO server queues without
+bound). Real closes happen on the selector thread only.
 
 The factory outlives a role's server: ``set_zk_server`` hands it a new
 one, and while there is none it still answers four-letter words.
+
+TLS (the ``secureClientPort``): the same class, given an ``ssl_context``.
+Java needs ``NettyServerCnxnFactory`` for TLS; zkpy keeps one selector
+design for both ports, because the only differences are where bytes are
+read and written: each accepted socket is wrapped (non-blocking,
+``do_handshake_on_connect=False``) and the handshake is stepped on the
+selector thread whenever the socket is ready, so a client that stalls in
+its handshake holds no thread (the sessionless-connection sweep closes it).
+After the handshake, as Java's ``CertificateVerifier``, a client
+certificate is handed to the x509 provider (``zookeeper.ssl.authProvider``),
+whose id joins the connection's auth info; a failure closes the connection.
+An OpenSSL connection must not be read and written by two threads at once,
+so TLS reads take the connection's output lock, which writes hold anyway.
+A plain and a secure factory can serve the same ZooKeeperServer together.
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ import collections
 import logging
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -33,6 +50,8 @@ LOG = logging.getLogger(__name__)
 _LEN = struct.Struct(">i")
 _MASK64 = (1 << 64) - 1
 _RECV_SIZE = 65536
+#: A non-blocking send or recv that could not proceed (plain or TLS).
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class NIOServerCnxn:
@@ -47,6 +66,8 @@ class NIOServerCnxn:
         self.inbuf = bytearray()
         self._out: collections.deque[bytes] = collections.deque()
         self._out_lock = threading.Lock()
+        self._out_bytes = 0  # bytes in _out, capped by factory.max_outgoing_bytes
+        self._overflowed = False
         self.initialized = False
         self.paused = False
         self.closing = False
@@ -75,6 +96,14 @@ class NIOServerCnxn:
         self.total_latency = 0
         self.latency_count = 0
         self.throttled = False
+        #: TLS: the socket is an SSLSocket; ``handshaking`` until its handshake is done.
+        self.secure = False
+        self.handshaking = False
+        self.handshake_want = selectors.EVENT_READ
+        #: TLS: the client's certificate (DER), when it sent one.
+        self.client_certificate: bytes | None = None
+        #: The SASL exchange of this connection (made on its first SASL packet).
+        self.sasl_server = None
 
     # -- identity used by watch tables ---------------------------------------------------
     def __hash__(self) -> int:
@@ -94,13 +123,14 @@ class NIOServerCnxn:
         self.send_buffer(_LEN.pack(len(payload)) + payload)
 
     def send_buffer(self, data: bytes) -> None:
-        if self.closed:
+        if self.closed or self._overflowed:
             return
         with self._out_lock:
             if not self._out:
                 try:
                     sent = self.sock.send(data)
-                except (BlockingIOError, InterruptedError):
+                except _WOULD_BLOCK:
+                    # TLS: the retry must offer the same bytes again (OpenSSL's rule).
                     sent = 0
                 except OSError as e:
                     LOG.debug("send to %s failed: %s", self.remote, e)
@@ -110,7 +140,23 @@ class NIOServerCnxn:
                     return
                 data = data[sent:]
             self._out.append(data)
+            self._out_bytes += len(data)
+            if self._out_bytes > self.factory.max_outgoing_bytes:
+                self._drop_output()
+                return
         self.factory.request_write(self)
+
+    def _drop_output(self) -> None:
+        """A client that does not read its replies: drop them and the
+        connection (not the session) rather than queue without bound.
+        Java's NIO server has no such cap. Called with _out_lock held."""
+        LOG.warning("Closing connection from %s (session 0x%x): %d bytes of replies not read, more than %d",
+                    self.remote, self.session_id & _MASK64, self._out_bytes, self.factory.max_outgoing_bytes)
+        self._overflowed = True
+        self._out.clear()
+        self._out_bytes = 0
+        self.closing = True
+        self.factory.request_close(self)
 
     def send_response(self, header: ReplyHeader, body=None) -> None:
         out = OutputArchive()
@@ -145,11 +191,13 @@ class NIOServerCnxn:
                 data = self._out[0]
                 try:
                     sent = self.sock.send(data)
-                except (BlockingIOError, InterruptedError):
+                except _WOULD_BLOCK:
                     return False
                 except OSError:
                     self._out.clear()
+                    self._out_bytes = 0
                     return True
+                self._out_bytes -= sent
                 if sent < len(data):
                     self._out[0] = data[sent:]
                     return False
@@ -215,11 +263,21 @@ class NIOServerCnxnFactory:
 
     def __init__(self, host: str, port: int, *, max_client_cnxns: int = 60, max_buffer: int = 0xFFFFF,
                  sessionless_timeout_ms: int = 10000, listen_backlog: int = -1, four_letter_whitelist=None,
-                 max_cnxns: int = 0):
+                 max_cnxns: int = 0, ssl_context: ssl.SSLContext | None = None,
+                 x509_auth_provider: str = "x509", sasl_login=None):
+        #: The server-side TLS context of a secure port (None: plain).
+        self.ssl_context = ssl_context
+        self.secure = ssl_context is not None
+        #: The scheme whose provider names client certificates (``zookeeper.ssl.authProvider``).
+        self.x509_auth_provider = x509_auth_provider
+        #: The SASL login (:class:`zkpy.server.sasl.jaas.SaslLogin`), None without JAAS.
+        self.sasl_login = sasl_login
         self.max_client_cnxns = max_client_cnxns
         #: ``zookeeper.maxCnxns``: all connections together; 0 = no limit.
         self.max_cnxns = max_cnxns
         self.max_buffer = max_buffer
+        #: Replies queued for one connection beyond this close it (a client that does not read).
+        self.max_outgoing_bytes = max(16 << 20, 4 * max_buffer)
         self.sessionless_timeout = sessionless_timeout_ms / 1000.0
         self.four_letter_whitelist = four_letter_whitelist
         self.listen_backlog = listen_backlog
@@ -246,8 +304,9 @@ class NIOServerCnxnFactory:
         self._selector.register(self._server, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._running = False
-        self._thread = threading.Thread(target=self._run, name="NIOServerCxnFactory.SelectorThread",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, daemon=True,
+            name="NIOServerCxnFactory.SecureSelectorThread" if self.secure else "NIOServerCxnFactory.SelectorThread")
         self.packets_sent = 0
         self.packets_received = 0
 
@@ -258,7 +317,10 @@ class NIOServerCnxnFactory:
     def set_zk_server(self, zks) -> None:
         self.zks = zks
         if zks is not None:
-            zks.cnxn_factory = self
+            if self.secure:
+                zks.secure_cnxn_factory = self
+            else:
+                zks.cnxn_factory = self
 
     def start(self) -> None:
         self._running = True
@@ -364,6 +426,10 @@ class NIOServerCnxnFactory:
                         pass
                 else:
                     cnxn = key.data
+                    if cnxn.handshaking:
+                        if not cnxn.closed:
+                            self._do_handshake(cnxn)
+                        continue
                     if mask & selectors.EVENT_WRITE:
                         self._do_write(cnxn)
                     if mask & selectors.EVENT_READ and not cnxn.closed:
@@ -408,7 +474,9 @@ class NIOServerCnxnFactory:
         if cnxn.closed:
             return
         mask = 0
-        if not cnxn.closing and not cnxn.throttled:
+        if cnxn.handshaking:
+            mask = cnxn.handshake_want
+        elif not cnxn.closing and not cnxn.throttled:
             mask |= selectors.EVENT_READ
         if cnxn.has_output():
             mask |= selectors.EVENT_WRITE
@@ -449,13 +517,119 @@ class NIOServerCnxnFactory:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+            if self.ssl_context is not None:
+                try:
+                    sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+                except (ssl.SSLError, OSError) as e:
+                    LOG.warning("Cannot start TLS with %s: %s", addr, e)
+                    sock.close()
+                    continue
             cnxn = NIOServerCnxn(self, sock, addr)
+            cnxn.secure = cnxn.handshaking = self.ssl_context is not None
             self._per_ip[ip] += 1
             self.cnxns.add(cnxn)
             self._selector.register(sock, selectors.EVENT_READ, cnxn)
             LOG.debug("Accepted socket connection from %s", cnxn.remote)
 
+    # -- TLS --------------------------------------------------------------------------------------
+
+    def _do_handshake(self, cnxn: NIOServerCnxn) -> None:
+        """One step of a TLS handshake, as far as the socket allows."""
+        try:
+            cnxn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            cnxn.handshake_want = selectors.EVENT_READ
+            self._update_interest(cnxn)
+            return
+        except ssl.SSLWantWriteError:
+            cnxn.handshake_want = selectors.EVENT_WRITE
+            self._update_interest(cnxn)
+            return
+        except (ssl.SSLError, OSError) as e:
+            zks = self.zks
+            if zks is not None:
+                zks.stats.auth_failed_count += 1
+            LOG.error("Unsuccessful handshake with %s: %s", cnxn.remote, e)
+            self._really_close(cnxn)
+            return
+        cnxn.handshaking = False
+        LOG.debug("Successful handshake with %s (%s)", cnxn.remote, cnxn.sock.version())
+        if not self._verify_client_certificate(cnxn):
+            return
+        self._update_interest(cnxn)
+        if cnxn.sock.pending():
+            self._do_read(cnxn)
+
+    def _verify_client_certificate(self, cnxn: NIOServerCnxn) -> bool:
+        """Java: NettyServerCnxnFactory.CertificateVerifier. False: closed."""
+        if self.ssl_context.verify_mode == ssl.CERT_NONE:
+            return True  # no certificate was asked for
+        der = cnxn.sock.getpeercert(binary_form=True)
+        if der is None:
+            if self.ssl_context.verify_mode == ssl.CERT_REQUIRED:
+                LOG.error("Error getting peer certificates of %s", cnxn.remote)
+                self._really_close(cnxn)
+                return False
+            return True  # "want": the certificate was optional
+        cnxn.client_certificate = der
+        zks = self.zks
+        if zks is None:
+            return True  # no server yet: only four-letter words can be served
+        from .auth import X509AuthenticationProvider
+
+        provider = zks.auth.providers.get(self.x509_auth_provider)
+        if not isinstance(provider, X509AuthenticationProvider):
+            LOG.error("X509 Auth provider not found: %s (add authProvider.1=org.apache.zookeeper.server.auth."
+                      "X509AuthenticationProvider)", self.x509_auth_provider)
+            self._really_close(cnxn)
+            return False
+        ids = provider.handle_auth(cnxn.client_ip, b"", cnxn=cnxn)
+        if not ids:
+            zks.stats.auth_failed_count += 1
+            LOG.error("Authentication failed for session 0x%x (%s)", cnxn.session_id & _MASK64, cnxn.remote)
+            self._really_close(cnxn)
+            return False
+        for ident in ids:
+            if ident not in cnxn.auth_info:
+                cnxn.auth_info.append(ident)
+        return True
+
+    def _recv_tls(self, cnxn: NIOServerCnxn) -> tuple[bytes, bool]:
+        """(plaintext, EOF seen); drains what OpenSSL has already decrypted,
+        which the selector cannot see."""
+        chunks = []
+        eof = False
+        sock = cnxn.sock
+        with cnxn._out_lock:  # never beside a write on another thread
+            while True:
+                try:
+                    chunk = sock.recv(_RECV_SIZE)
+                except _WOULD_BLOCK:
+                    break
+                if not chunk:
+                    eof = True
+                    break
+                chunks.append(chunk)
+                if not sock.pending():
+                    break
+        return b"".join(chunks), eof
+
     def _do_read(self, cnxn: NIOServerCnxn) -> None:
+        if cnxn.secure:
+            try:
+                data, eof = self._recv_tls(cnxn)
+            except OSError as e:
+                LOG.debug("read from %s failed: %s", cnxn.remote, e)
+                self._really_close(cnxn)
+                return
+            if data:
+                cnxn.inbuf += data
+                cnxn.last_active_ms = now_ms()
+                self._process_input(cnxn)
+            if eof and not cnxn.closed and not cnxn.closing:  # a closing one still flushes (4lw)
+                LOG.debug("EOF from %s (session 0x%x)", cnxn.remote, cnxn.session_id & _MASK64)
+                self._really_close(cnxn)
+            return
         try:
             data = cnxn.sock.recv(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):

@@ -628,6 +628,15 @@ class ServerConfig:
         return (self.client_port_address or "0.0.0.0", self.client_port)
 
     @property
+    def secure_client_address(self) -> Optional[tuple[str, int]]:
+        """(host, port) of the TLS client listener, or None if no
+        ``secureClientPort``; the host is "0.0.0.0" when
+        ``secureClientPortAddress`` is not set (as in Java)."""
+        if not self.secure_client_port:
+            return None
+        return (self.secure_client_port_address or "0.0.0.0", self.secure_client_port)
+
+    @property
     def pre_alloc_size(self) -> int:
         """The txn-log preallocation block in bytes."""
         return self.pre_alloc_size_kb * 1024

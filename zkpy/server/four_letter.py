@@ -393,7 +393,7 @@ def conf_entries(zks, factory) -> list[tuple[str, object]]:
     conf = server_conf(zks, factory)
     return [
         ("clientPort", conf["client_port"]),
-        ("secureClientPort", -1),
+        ("secureClientPort", getattr(getattr(zks, "secure_cnxn_factory", None), "port", -1)),
         ("dataDir", conf["data_dir"]),
         ("dataDirSize", data_dir_size(zks)),
         ("dataLogDir", conf["data_log_dir"]),

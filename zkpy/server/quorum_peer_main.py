@@ -4,6 +4,11 @@ Java: ``QuorumPeerMain`` and ``ZooKeeperServerMain``. Runs a standalone
 server when the config lists no ``server.N`` (or one voter with
 ``standaloneEnabled``), else a quorum peer (``zkpy.quorum.quorum_peer``).
 Exits on SIGTERM/SIGINT after a clean shutdown.
+
+A standalone server listens on ``clientPort``, on ``secureClientPort``
+(TLS, :mod:`zkpy.server.ssl_config`), or on both with one ZooKeeperServer
+behind them; each factory gets the SASL login of the JAAS configuration
+(:mod:`zkpy.server.sasl.jaas`), as Java's ``configureSaslLogin`` does.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from .config import ConfigException, ServerConfig
 from .container_manager import ContainerManager
 from .log_setup import set_myid, setup_logging
 from .persistence.file_txn_snap_log import FileTxnSnapLog
+from .sasl.jaas import configure_sasl_login
+from .ssl_config import X509Settings
 from .server_services import ServerServices, startup_failure
 from .zk_database import ZKDatabase
 from .zookeeper_server import ZooKeeperServer
@@ -33,6 +40,7 @@ class ZooKeeperServerMain:
     def __init__(self, config: ServerConfig):
         self.config = config
         self.factory: NIOServerCnxnFactory | None = None
+        self.secure_factory: NIOServerCnxnFactory | None = None
         self.zks: ZooKeeperServer | None = None
         self.container_manager: ContainerManager | None = None
         self.services = ServerServices(config)  # autopurge, /metrics, AdminServer
@@ -54,22 +62,36 @@ class ZooKeeperServerMain:
         )
         self.services.set_zookeeper_server(self.zks)
         address = cfg.client_address
-        if address is None:
+        secure_address = cfg.secure_client_address
+        if address is None and secure_address is None:
             raise ConfigException("No clientPort set in " + (cfg.config_path or "the configuration"))
-        self.factory = NIOServerCnxnFactory(
-            address[0], address[1], max_client_cnxns=cfg.max_client_cnxns, max_buffer=cfg.jute_max_buffer,
+        sasl_login = configure_sasl_login(cfg.properties)
+        factory_args = dict(
+            max_client_cnxns=cfg.max_client_cnxns, max_buffer=cfg.jute_max_buffer,
             listen_backlog=cfg.client_port_listen_backlog,
             sessionless_timeout_ms=cfg.sessionless_cnxn_timeout, max_cnxns=cfg.max_cnxns,
-            four_letter_whitelist=cfg.four_letter_word_whitelist,
+            four_letter_whitelist=cfg.four_letter_word_whitelist, sasl_login=sasl_login,
         )
-        self.factory.set_zk_server(self.zks)
+        if address is not None:
+            self.factory = NIOServerCnxnFactory(address[0], address[1], **factory_args)
+            self.factory.set_zk_server(self.zks)
+        if secure_address is not None:
+            x509 = X509Settings.from_properties(cfg.properties)
+            self.secure_factory = NIOServerCnxnFactory(
+                secure_address[0], secure_address[1], ssl_context=x509.create_server_context(),
+                x509_auth_provider=x509.auth_provider, **factory_args)
+            self.secure_factory.set_zk_server(self.zks)
         self.zks.startup()
         self.container_manager = ContainerManager(
             self.zks.zk_db, self.zks.submit_internal, cfg.container_check_interval_ms,
             cfg.container_max_per_minute, cfg.container_max_never_used_interval_ms)
         self.container_manager.start()
-        self.factory.start()
-        LOG.info("binding to port %s:%d", *self.factory.local_address)
+        if self.factory is not None:
+            self.factory.start()
+            LOG.info("binding to port %s:%d", *self.factory.local_address)
+        if self.secure_factory is not None:
+            self.secure_factory.start()
+            LOG.info("binding to secure port %s:%d", *self.secure_factory.local_address)
 
     def stop(self) -> None:
         if self._stopped.is_set():
@@ -80,12 +102,17 @@ class ZooKeeperServerMain:
         self.services.shutdown()
         if self.factory is not None:
             self.factory.shutdown()
+        if self.secure_factory is not None:
+            self.secure_factory.shutdown()
         if self.zks is not None:
             self.zks.shutdown()
             self.zks.zk_db.close()
 
     def wait(self) -> None:
-        self._stopped.wait()
+        # In slices: a SIGTERM that lands on another thread (as after
+        # SIGSTOP/SIGCONT) runs its handler only when this thread wakes.
+        while not self._stopped.wait(0.5):
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,13 @@ RequestThrottler -> Prep -> Sync -> Final.
 
 Auth packets are answered here, before the chain: a failed one gets
 AUTHFAILED and the connection is closed, while the session lives on until
-it expires (as in Java). Security fixes taken from later 3.8 releases
-(3.8.4): ``exists`` needs READ on an existing node (FinalRequestProcessor),
-and watch events, including those SetWatches fires on a reconnect, reach
-only connections that may READ the node (``may_read``).
+it expires (as in Java). SASL packets (op 102) and enforced authentication
+are :class:`~zkpy.server.auth_helper.AuthenticationHelper`'s; a plain and a
+secure (TLS) connection factory may serve one server together. Security
+fixes taken from later 3.8 releases (3.8.4): ``exists`` needs READ on an
+existing node (FinalRequestProcessor), and watch events, including those
+SetWatches fires on a reconnect, reach only connections that may READ the
+node (``may_read``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ..jute.records import (
 )
 from ..paths import validate_path
 from .auth import AuthProviders
+from .auth_helper import AuthenticationHelper
 from .processors.final import FinalRequestProcessor
 from .processors.prep import OutstandingChanges, PrepRequestProcessor
 from .processors.sync import SyncRequestProcessor
@@ -43,6 +47,19 @@ from ..defs import EventType
 LOG = logging.getLogger(__name__)
 
 _MASK64 = (1 << 64) - 1
+
+
+class _ServerCnxnMe:
+    """The owner of every session of this server's own clients (Java:
+    ServerCnxn.me): one object for all connections, so a client that
+    reconnects is never taken for a session that moved (SESSIONMOVED is for
+    sessions a quorum peer sees move between learners)."""
+
+    def __repr__(self) -> str:
+        return "ServerCnxn.me"
+
+
+SERVER_CNXN_ME = _ServerCnxnMe()
 
 
 class State(enum.Enum):
@@ -71,13 +88,17 @@ class ZooKeeperServer:
         self.snap_count = snap_count
         self.global_outstanding_limit = global_outstanding_limit
         self.max_buffer = max_buffer
-        self.auth = AuthProviders(super_digest, skip_acl)
+        properties = getattr(config, "properties", None)
+        self.auth = AuthProviders(super_digest, skip_acl, properties=properties)
+        # Enforced authentication and SASL (op 102); raises ConfigException when misconfigured.
+        self.auth_helper = AuthenticationHelper(self.auth, properties)
         self.extended_types_enabled = extended_types_enabled
         self.reconfig_enabled = reconfig_enabled
         self.enforce_quota = enforce_quota
         self.config = config
         self.state = State.INITIAL
         self.cnxn_factory = None
+        self.secure_cnxn_factory = None  # the TLS port's factory (secureClientPort)
         self.session_tracker: SessionTracker | None = None
         self.first_processor = None
         self.outstanding_changes = OutstandingChanges()
@@ -132,8 +153,7 @@ class ZooKeeperServer:
         """A processor thread died: stop serving rather than lose requests."""
         LOG.error("Critical thread %s died; shutting the server down", thread_name)
         self.state = State.ERROR
-        factory = self.cnxn_factory
-        if factory is not None:
+        for factory in self.client_factories():
             factory.close_all("server error")
         os._exit(14)  # Java's ExitCode.UNEXPECTED_ERROR path for a dead critical thread
 
@@ -184,8 +204,8 @@ class ZooKeeperServer:
                       session_id & _MASK64, cnxn.remote)
         else:
             session_id = request.sessionId
-            if self.cnxn_factory is not None:
-                self.cnxn_factory.close_session(session_id, except_cnxn=cnxn)
+            for factory in self.client_factories():
+                factory.close_session(session_id, except_cnxn=cnxn)
             cnxn.session_id = session_id
             self.reopen_session(cnxn, session_id, request.passwd, timeout)
 
@@ -206,13 +226,14 @@ class ZooKeeperServer:
             return
         valid = self.session_tracker.touch_session(session_id, timeout)
         if valid:
-            self.session_tracker.set_owner(session_id, cnxn.owner)
+            self.session_tracker.set_owner(session_id, SERVER_CNXN_ME)
         self.finish_session_init(cnxn, valid)
 
     def finish_session_init(self, cnxn, valid: bool) -> None:
         """Send the ConnectResponse (Java: finishSessionInit)."""
-        if valid and self.cnxn_factory is not None:
-            self.cnxn_factory.register_session(cnxn)
+        factory = getattr(cnxn, "factory", None) or self.cnxn_factory
+        if valid and factory is not None:
+            factory.register_session(cnxn)
         out = OutputArchive()
         if valid:
             ConnectResponse(0, cnxn.session_timeout, cnxn.session_id, session_password(cnxn.session_id)).serialize(out)
@@ -243,15 +264,17 @@ class ZooKeeperServer:
             self._process_auth(cnxn, header, body)
             return
         if header.type == OpCode.sasl:
-            cnxn.send_response(ReplyHeader(header.xid, 0, int(Code.UNIMPLEMENTED)), None)
+            self.auth_helper.process_sasl(cnxn, header.xid, body, self.max_buffer)
+            return
+        if not self.auth_helper.enforce_authentication(cnxn, header.xid):
             return
         request = Request(cnxn, cnxn.session_id, header.xid, header.type, bytes(body),
-                          auth_info=cnxn.auth_info, owner=cnxn.owner)
+                          auth_info=cnxn.auth_info, owner=SERVER_CNXN_ME)
         self.submit_request(request)
 
     def _process_auth(self, cnxn, header, body) -> None:
         auth = AuthPacket.deserialize(InputArchive(body, max_buffer=self.max_buffer))
-        ids = self.auth.authenticate(auth.scheme, cnxn.client_ip, auth.auth or b"")
+        ids = self.auth.authenticate(auth.scheme, cnxn.client_ip, auth.auth or b"", cnxn=cnxn)
         if ids is None:
             if auth.scheme in self.auth.providers:
                 LOG.warning("Authentication failed for scheme: %s", auth.scheme)
@@ -321,8 +344,12 @@ class ZooKeeperServer:
             self.first_processor.process_request(request)
 
     def close_session_connection(self, session_id: int) -> None:
-        if self.cnxn_factory is not None:
-            self.cnxn_factory.close_session(session_id)
+        for factory in self.client_factories():
+            factory.close_session(session_id)
+
+    def client_factories(self) -> list:
+        """The plain and the secure connection factory, those there are."""
+        return [f for f in (self.cnxn_factory, self.secure_cnxn_factory) if f is not None]
 
     def process_txn(self, request: Request):
         """Apply a txn; update sessions and outstanding changes (Java: processTxn)."""

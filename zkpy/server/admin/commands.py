@@ -174,7 +174,7 @@ def _connection_list(factory, brief: bool) -> list[dict[str, object]]:
 
 def _connections(ctx: CommandContext, r: CommandResponse) -> None:
     r.put("connections", _connection_list(ctx.factory, brief=False))
-    r.put("secure_connections", [])  # no TLS client port in zkpy
+    r.put("secure_connections", _connection_list(getattr(ctx.zks, "secure_cnxn_factory", None), brief=False))
 
 
 def _dirs(ctx: CommandContext, r: CommandResponse) -> None:
@@ -314,7 +314,7 @@ def _stat_reset(ctx: CommandContext, r: CommandResponse) -> None:
 def _stats(ctx: CommandContext, r: CommandResponse) -> None:
     _server_stats(ctx, r)
     r.put("connections", _connection_list(ctx.factory, brief=True))
-    r.put("secure_connections", [])
+    r.put("secure_connections", _connection_list(getattr(ctx.zks, "secure_cnxn_factory", None), brief=True))
 
 
 def system_properties(config) -> dict[str, str]:

@@ -23,6 +23,10 @@ same when fsync is on).
 Reading streams too; it accepts plain and ``.gz`` files (the checksum is over
 the uncompressed stream) and an optional digest block after the first seal.
 
+A leader's SNAP to a learner is the same body with neither header nor seal
+(Java: ``ZKDatabase.serializeSnapshot`` / ``deserializeSnapshot``, ZK_SPEC.md
+§4.3): :func:`write_snapshot_stream` and :func:`read_snapshot_stream`.
+
 Deliberate differences from Java:
 
 * zkpy writes no digest block (the stream ends after the first seal, which
@@ -54,7 +58,8 @@ from .util import (
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["FileSnap", "SnapshotInfo", "SNAP_MAGIC", "is_valid_snapshot", "stream_mode"]
+__all__ = ["FileSnap", "SnapshotInfo", "SNAP_MAGIC", "is_valid_snapshot", "stream_mode", "write_snapshot_stream",
+           "read_snapshot_stream"]
 
 SNAP_MAGIC = 0x5A4B534E  # "ZKSN" = 1514885966
 VERSION = 2
@@ -311,35 +316,9 @@ class FileSnap:
     @staticmethod
     def _write_stream(stream, tree, sessions: dict[int, int]) -> int:
         w = _ChecksummedWriter(stream)
+        w.buf += _FILE_HEADER.pack(SNAP_MAGIC, VERSION, DBID)
+        count = _write_body(w, tree, sessions)
         buf = w.buf
-        buf += _FILE_HEADER.pack(SNAP_MAGIC, VERSION, DBID)
-        session_items = list(sessions.items())  # a copy: the map may change meanwhile
-        buf += _INT.pack(len(session_items))
-        for sid, timeout in session_items:
-            buf += _SESSION.pack(sid, timeout)
-        entries = tree.acl_cache_entries()
-        buf += _INT.pack(len(entries))
-        for index, acls in entries:
-            buf += _LONG.pack(index)
-            _encode_acls(buf, acls)
-        pack_tail = _NODE_TAIL.pack
-        pack_int = _INT.pack
-        count = 0
-        for path, data, acl_index, st in tree.snapshot_nodes():
-            raw = path.encode("utf-8", "surrogatepass")
-            buf += pack_int(len(raw))
-            buf += raw
-            if data is None:
-                buf += b"\xff\xff\xff\xff"
-            else:
-                buf += pack_int(len(data))
-                buf += data
-            buf += pack_tail(acl_index, st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion,
-                             st.aversion, st.ephemeralOwner, st.pzxid)
-            count += 1
-            if len(buf) >= _CHUNK:
-                w.flush_chunk()
-        buf += _SEAL_TAIL  # the "/" that ends the nodes
         buf += _LONG.pack(w.checksum())
         buf += _SEAL_TAIL
         w.flush_chunk()
@@ -398,30 +377,7 @@ class FileSnap:
         magic, _version, _dbid = r.read_struct(_FILE_HEADER)
         if magic != SNAP_MAGIC:
             raise CorruptSnapshotError(f"{path}: mismatching magic headers {magic} != {SNAP_MAGIC}")
-        count = r.read_int()
-        if count < 0:
-            raise CorruptSnapshotError(f"{path}: negative session count {count}")
-        for _ in range(count):
-            sid, timeout = r.read_struct(_SESSION)
-            sessions[sid] = timeout
-        count = r.read_int()
-        if count < 0:
-            raise CorruptSnapshotError(f"{path}: negative ACL cache size {count}")
-        entries = []
-        for _ in range(count):
-            index, n = r.read_struct(_ACL_HEAD)
-            if n < 0:
-                raise CorruptSnapshotError(f"{path}: missing acls for ACL cache index {index}")
-            acls = []
-            for _ in range(n):
-                perms = r.read_int()
-                scheme = r.read_string()
-                ident = r.read_string()
-                acls.append(ACL(perms, Id(scheme, ident)))
-            entries.append((index, acls))
-        tree.begin_load()
-        tree.load_acl_cache(entries)
-        FileSnap._read_nodes(r, path, tree)
+        _read_body(r, path, tree, sessions)
         expected = r.checksum()
         val = r.read_long()
         r.read_string()  # the "/" of the seal
@@ -450,7 +406,7 @@ class FileSnap:
         return digest
 
     @staticmethod
-    def _read_nodes(r: _ChecksummedReader, path: Path, tree) -> None:
+    def _read_nodes(r: _ChecksummedReader, path, tree) -> None:
         """Nodes until the "/" terminator; the hot loop parses in the buffer directly."""
         unpack_int = _INT.unpack_from
         unpack_tail = _NODE_TAIL.unpack_from
@@ -486,3 +442,93 @@ class FileSnap:
                             raise CorruptSnapshotError(f"{path}: {e}") from e
                         continue
             r.fill(need)
+
+
+def _write_body(w: _ChecksummedWriter, tree, sessions: dict[int, int]) -> int:
+    """Sessions, ACL cache, nodes and the "/" that ends them; the node count."""
+    buf = w.buf
+    session_items = list(sessions.items())  # a copy: the map may change meanwhile
+    buf += _INT.pack(len(session_items))
+    for sid, timeout in session_items:
+        buf += _SESSION.pack(sid, timeout)
+    entries = tree.acl_cache_entries()
+    buf += _INT.pack(len(entries))
+    for index, acls in entries:
+        buf += _LONG.pack(index)
+        _encode_acls(buf, acls)
+    pack_tail = _NODE_TAIL.pack
+    pack_int = _INT.pack
+    count = 0
+    for path, data, acl_index, st in tree.snapshot_nodes():
+        raw = path.encode("utf-8", "surrogatepass")
+        buf += pack_int(len(raw))
+        buf += raw
+        if data is None:
+            buf += b"\xff\xff\xff\xff"
+        else:
+            buf += pack_int(len(data))
+            buf += data
+        buf += pack_tail(acl_index, st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.cversion,
+                         st.aversion, st.ephemeralOwner, st.pzxid)
+        count += 1
+        if len(buf) >= _CHUNK:
+            w.flush_chunk()
+    buf += _SEAL_TAIL  # the "/" that ends the nodes
+    return count
+
+
+def _read_body(r: _ChecksummedReader, path, tree, sessions: dict) -> None:
+    count = r.read_int()
+    if count < 0:
+        raise CorruptSnapshotError(f"{path}: negative session count {count}")
+    for _ in range(count):
+        sid, timeout = r.read_struct(_SESSION)
+        sessions[sid] = timeout
+    count = r.read_int()
+    if count < 0:
+        raise CorruptSnapshotError(f"{path}: negative ACL cache size {count}")
+    entries = []
+    for _ in range(count):
+        index, n = r.read_struct(_ACL_HEAD)
+        if n < 0:
+            raise CorruptSnapshotError(f"{path}: missing acls for ACL cache index {index}")
+        acls = []
+        for _ in range(n):
+            perms = r.read_int()
+            scheme = r.read_string()
+            ident = r.read_string()
+            acls.append(ACL(perms, Id(scheme, ident)))
+        entries.append((index, acls))
+    tree.begin_load()
+    tree.load_acl_cache(entries)
+    FileSnap._read_nodes(r, path, tree)
+
+
+def write_snapshot_stream(stream, tree, sessions: dict[int, int]) -> int:
+    """Write the DataTree and sessions as a leader streams them after SNAP
+    (Java: ZKDatabase.serializeSnapshot): the snapshot file's body with no
+    header and no seal (ZK_SPEC.md §4.3). The caller writes the "BenWasHere"
+    signature after it. Returns the node count."""
+    w = _ChecksummedWriter(stream)
+    count = _write_body(w, tree, sessions)
+    w.flush_chunk()
+    return count
+
+
+def read_snapshot_stream(stream, tree, sessions: dict, max_buffer: int = _MAX_BUFFER) -> tuple[str | None, bytes]:
+    """Load a SNAP stream (see :func:`write_snapshot_stream`) into ``tree``
+    and ``sessions`` (cleared first), then read the ustring that follows it.
+
+    ``stream.read(n)`` may return fewer bytes than asked (a socket). Returns
+    (that string, the bytes read past it), so that the caller can put the
+    over-read back. Raises :class:`CorruptSnapshotError` on bad data.
+    """
+    r = _ChecksummedReader(stream, max_buffer)
+    sessions.clear()
+    try:
+        _read_body(r, "the leader's snapshot", tree, sessions)
+        tree.end_load()
+        signature = r.read_string()
+    except (JuteError, ValueError) as e:
+        raise CorruptSnapshotError(f"the leader's snapshot: {e}") from e
+    return signature, bytes(r.buf[r.pos:])

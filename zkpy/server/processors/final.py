@@ -45,6 +45,8 @@ class FinalRequestProcessor(RequestProcessor):
         rc = None
         if request.hdr is not None:
             rc = zks.process_txn(request)
+        elif request.is_local_session:
+            zks.process_local_session(request)  # a quorum peer's local session: no txn
         cnxn = request.cnxn
         if request.hdr is not None and request.hdr.type == OpCode.closeSession and cnxn is None:
             # An expired session: close whatever connection it still has.
@@ -193,8 +195,7 @@ class FinalRequestProcessor(RequestProcessor):
                 raise KeeperException(Code.NOWATCHER, req.path)
             return None
         if t == OpCode.whoAmI:
-            return WhoAmIResponse([ClientInfo(i.scheme, i.id.split(":")[0] if i.scheme == "digest" else i.id)
-                                   for i in request.auth_info])
+            return WhoAmIResponse([ClientInfo(i.scheme, zks.auth.user_name(i)) for i in request.auth_info])
         if t == OpCode.multiRead:
             return _MultiBody(self._multi_read(request, cnxn, tree))
         raise KeeperException(Code.UNIMPLEMENTED)

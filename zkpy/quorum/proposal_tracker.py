@@ -1,0 +1,147 @@
+"""Counting acks: when a proposal, or a new leader, has its quorum.
+
+Java: ``SyncedLearnerTracker`` (an ack set per quorum verifier),
+``Leader.Proposal``, the bookkeeping of ``Leader.processAck`` /
+``tryToCommit`` (``outstandingProposals``, ``lastCommitted``) and
+``LearnerHandler.SyncLimitCheck``. Pure: no sockets, threads or clocks
+(times are passed in).
+
+A proposal commits once the acks of voting members (the leader's own
+included) form a quorum of every verifier it waits for, and only after
+every earlier proposal committed: commits happen in zxid order. Unlike
+Java, which relies on acks arriving in order, :meth:`ProposalTracker.ack`
+also commits the later proposals that were only waiting for an earlier one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+
+class AckSet:
+    """The acks of one proposal, checked against each verifier (Java:
+    SyncedLearnerTracker). Only voting members count."""
+
+    __slots__ = ("verifiers", "acks")
+
+    def __init__(self, verifiers: Sequence[Any]):
+        self.verifiers = list(verifiers)
+        self.acks: list[set[int]] = [set() for _ in self.verifiers]
+
+    def add_ack(self, sid: int) -> None:
+        for qv, acked in zip(self.verifiers, self.acks):
+            if sid in qv.voting_members:
+                acked.add(sid)
+
+    def has_sid(self, sid: int) -> bool:
+        return any(sid in acked for acked in self.acks)
+
+    def has_all_quorums(self) -> bool:
+        return all(qv.contains_quorum(acked) for qv, acked in zip(self.verifiers, self.acks))
+
+    def acked_sids(self) -> set[int]:
+        out: set[int] = set()
+        for acked in self.acks:
+            out |= acked
+        return out
+
+
+class Proposal:
+    """A proposed txn waiting for its quorum (Java: Leader.Proposal)."""
+
+    __slots__ = ("zxid", "packet", "request", "ack_set")
+
+    def __init__(self, zxid: int, packet: Any, request: Any, verifiers: Sequence[Any]):
+        self.zxid = zxid
+        self.packet = packet
+        self.request = request
+        self.ack_set = AckSet(verifiers)
+
+    def __repr__(self) -> str:
+        return f"Proposal(0x{self.zxid:x}, acks={sorted(self.ack_set.acked_sids())})"
+
+
+class ProposalTracker:
+    """Outstanding proposals in zxid order and the last committed zxid."""
+
+    def __init__(self, last_committed: int = 0):
+        self.outstanding: dict[int, Proposal] = {}  # insertion order = zxid order
+        self.last_committed = last_committed
+
+    def __len__(self) -> int:
+        return len(self.outstanding)
+
+    def propose(self, proposal: Proposal) -> None:
+        if self.outstanding and proposal.zxid <= next(reversed(self.outstanding)):
+            raise ValueError(f"proposal 0x{proposal.zxid:x} is not after the last one")
+        self.outstanding[proposal.zxid] = proposal
+
+    def get(self, zxid: int) -> Optional[Proposal]:
+        return self.outstanding.get(zxid)
+
+    def ack(self, sid: int, zxid: int) -> list[Proposal]:
+        """Record ``sid``'s ack of ``zxid``; return the proposals that commit
+        now, oldest first (none if the ack is stale or unknown)."""
+        if zxid & 0xFFFFFFFF == 0:
+            return []  # an epoch start (NEWLEADER/UPTODATE ack), no proposal
+        if zxid <= self.last_committed:
+            return []
+        proposal = self.outstanding.get(zxid)
+        if proposal is None:
+            return []
+        proposal.ack_set.add_ack(sid)
+        return self.committable()
+
+    def committable(self) -> list[Proposal]:
+        """Pop, in order, every leading proposal that has its quorums."""
+        done: list[Proposal] = []
+        outstanding = self.outstanding
+        while outstanding:
+            zxid = next(iter(outstanding))
+            proposal = outstanding[zxid]
+            if not proposal.ack_set.has_all_quorums():
+                break
+            del outstanding[zxid]
+            self.last_committed = zxid
+            done.append(proposal)
+        return done
+
+    def after(self, zxid: int) -> list[Proposal]:
+        """The outstanding proposals with a zxid greater than ``zxid``."""
+        return [p for z, p in self.outstanding.items() if z > zxid]
+
+
+class SyncLimitCheck:
+    """Is a learner acking fast enough? (Java: LearnerHandler.SyncLimitCheck)
+
+    Remembers when the oldest un-acked proposal was sent to the learner;
+    the learner is too slow once that is ``limit_ms`` ago.
+    """
+
+    def __init__(self, limit_ms: float):
+        self.limit_ms = limit_ms
+        self._started = False
+        self._sent: dict[int, float] = {}  # zxid -> send time (ms), in order
+
+    def start(self) -> None:
+        self._started = True
+
+    def update_proposal(self, zxid: int, now_ms: float) -> None:
+        if self._started:
+            self._sent.setdefault(zxid, now_ms)
+
+    def update_ack(self, zxid: int) -> None:
+        """An ack acknowledges that zxid and, as acks come in order, all before it."""
+        sent = self._sent
+        while sent:
+            oldest = next(iter(sent))
+            if oldest > zxid:
+                break
+            del sent[oldest]
+
+    def check(self, now_ms: float) -> bool:
+        if not self._sent:
+            return True
+        oldest_time = next(iter(self._sent.values()))
+        return now_ms - oldest_time < self.limit_ms
