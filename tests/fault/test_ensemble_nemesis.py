@@ -1,0 +1,107 @@
+"""The fault tier proper: a 3-peer ensemble under a nemesis while clients run.
+
+Faults (one at a time, each healed before the next, so a quorum is always
+back before the next one): kill -9 of a random peer and of the leader,
+SIGSTOP pauses longer than syncLimit (of a random peer and of the leader),
+a clean restart, and network partitions isolating a peer or the leader
+(loopback proxies in front of every peer's quorum and election ports,
+``TestingCluster(partitionable=True)``). The workloads and their checks
+are those of test_standalone_nemesis.py, with every acknowledged write
+required on every live replica, read from each peer on its own.
+
+Until zkpy ensembles serve client sessions these tests skip, saying so;
+the check is made at run time (conftest.ensemble_serving_reason). The
+nemesis itself is exercised on an ensemble in any case
+(test_nemesis_heals_the_ensemble).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from zkpy.testing import TestingCluster
+
+from .linearizability import check_register, with_stale_read
+from .nemesis import ClusterTarget, Nemesis
+from .runner import assert_check_notices_a_lost_node, run
+from .workloads import RegisterWorkload, SequentialWorkload, SetWorkload, killed_client_ephemerals
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(420)]
+
+TICK = 200
+SYNC_LIMIT = 5  # ticks: a pause must outlast syncLimit * tickTime = 1 s
+DURATION = 40.0
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with TestingCluster(3, temp_dir=tmp_path, tick_time=TICK, sync_limit=SYNC_LIMIT, init_limit=10,
+                        force_sync=True, partitionable=True) as cluster:
+        cluster.start()
+        yield cluster
+
+
+def nemesis(cluster, kinds=None) -> Nemesis:
+    # Held 1.5-3 s: longer than syncLimit (1 s), shorter than the sessions' 4 s.
+    return Nemesis(ClusterTarget(cluster), kinds, interval=(1.0, 2.5), hold=(1.5, 3.0))
+
+
+def test_nemesis_heals_the_ensemble(cluster):
+    """Without clients: every kind of fault, then heal_all brings back a
+    leader with every peer in its role (election only; runs today)."""
+    target = ClusterTarget(cluster)
+    assert set(target.kinds) >= {"kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader",
+                                 "restart"}
+    chaos = Nemesis(target, interval=(0.3, 0.8), hold=(1.2, 2.0), seed=7)
+    chaos.run(15.0)
+    print(chaos.line())
+    assert not chaos.errors, chaos.errors
+    assert len(chaos.faults) >= 5
+    assert cluster.leader() is not None
+    assert sorted(cluster.modes().values()) == ["follower", "follower", "leader"]
+    assert not cluster.has_faults()
+
+
+def test_register_is_linearizable_under_nemesis(serving_ensembles, cluster):
+    workload = RegisterWorkload(cluster.connect_string, clients=5)
+    report = run("ensemble register, mixed nemesis", ClusterTarget(cluster), [workload], nemesis(cluster), DURATION,
+                 settle=5.0)
+    report.assert_ok()
+    corrupted, what = with_stale_read(workload.history)
+    assert check_register(corrupted).valid is False, what
+
+
+def test_acknowledged_creates_are_on_every_replica_under_nemesis(serving_ensembles, cluster):
+    workloads = [SetWorkload(cluster.connect_string, clients=3), SequentialWorkload(cluster.connect_string, clients=3)]
+    report = run("ensemble set + sequential, mixed nemesis", ClusterTarget(cluster), workloads, nemesis(cluster),
+                 DURATION, settle=5.0)
+    report.assert_ok()
+    assert all("3 live replica" in result.verdict for result in report.results), report.text()
+    for workload in workloads:
+        assert_check_notices_a_lost_node(workload, ClusterTarget(cluster))
+
+
+def test_ephemerals_of_a_killed_client_vanish_on_every_replica(serving_ensembles, cluster):
+    timeout = 3.0  # within [2, 20] ticks: negotiated as asked
+    slack = 2 * TICK / 1000 + 1.5  # tick-bucketed expiry, then a closeSession proposal and commit
+    target = ClusterTarget(cluster)
+    outcome = killed_client_ephemerals(cluster.connect_string, target.replicas(), session_timeout=timeout)
+    print(f"ephemerals of killed client session {outcome['session']}: gone after {outcome['gone']}")
+    for replica, gone in outcome["gone"].items():
+        assert gone is not None and timeout * 0.5 <= gone <= timeout + slack, (replica, outcome)
+
+
+@pytest.mark.skipif(not os.environ.get("ZKPY_FAULT_LONG_SECONDS"),
+                    reason="the long mixed run is opt-in: set ZKPY_FAULT_LONG_SECONDS (e.g. 600)")
+@pytest.mark.timeout(0)
+def test_long_mixed_nemesis(serving_ensembles, cluster):
+    """Every workload at once under every fault, for ZKPY_FAULT_LONG_SECONDS."""
+    duration = float(os.environ["ZKPY_FAULT_LONG_SECONDS"])
+    hosts = cluster.connect_string
+    workloads = [RegisterWorkload(hosts, clients=4, keys=5000), SetWorkload(hosts, clients=2),
+                 SequentialWorkload(hosts, clients=2)]
+    report = run(f"ensemble long mixed run ({duration:.0f} s)", ClusterTarget(cluster), workloads, nemesis(cluster),
+                 duration, settle=10.0)
+    report.assert_ok()
