@@ -145,6 +145,9 @@ def test_a_leader_without_a_quorum_steps_down(cluster3):
     cluster = cluster3
     cluster.start()
     leader = cluster.wait_for_leader()
+    # wait_for_leader needs only a majority settled; here both followers must be.
+    wait_until(lambda: sorted(map(str, cluster.modes().values())) == ["follower", "follower", "leader"],
+               what="both followers synced", cluster=cluster)
     followers = [sid for sid in cluster.sids if sid != leader]
     cluster.kill(followers[0])
     time.sleep(0.5)
