@@ -1,4 +1,5 @@
-# zkpy: `make run` starts a standalone server, `make test` runs the tests.
+# zkpy: `make run` starts a standalone server, `make test` runs the tests,
+# `make test-fault` the fault tier.
 # Run make from the repository root: relative paths in conf/ resolve there.
 
 PYTHON ?= python3
@@ -29,6 +30,15 @@ run: install
 
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# The fault tier (tests/fault): servers and ensembles killed, paused and
+# partitioned while clients run, damaged files, hostile clients and peers.
+# Bounded to 20 minutes as a whole; each run prints its ops and verdicts.
+FAULT_TIMEOUT ?= 1200
+
+.PHONY: test-fault
+test-fault: install
+	timeout --signal=TERM --kill-after=30 $(FAULT_TIMEOUT) $(VPY) -m pytest -m fault tests/fault $(PYTEST_ARGS)
 
 # The benchmark (bench/README.md): zkpy next to Java ZooKeeper 3.8, if
 # installed. Not part of `make test`. The `bench` extra brings matplotlib

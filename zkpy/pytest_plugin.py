@@ -15,18 +15,24 @@ Fixtures:
 ``zk_cluster``
     a started :class:`~zkpy.testing.TestingCluster` with a leader, shaped
     by ``@pytest.mark.zk_cluster(size=3, observers=0, read_only=False,
-    partitionable=False, tick_time=None, config=None, jvm_flags=None)``;
+    partitionable=False, tick_time=None, config=None, jvm_flags=None,
+    tls=False)``;
 ``zk_target``
     ``zk_cluster`` when the test carries a ``zk_cluster`` marker, else
     ``zk_server``: tests written against it run on either;
 ``zk_connect_string``
     ``zk_target.connect_string`` (``host:port[,host:port...]``).
 
-``@pytest.mark.zk_server(tick_time=None, config=None, jvm_flags=None)``
-shapes ``zk_server``. Scopes: ``function`` by default; the ini options
-``zk_server_scope`` / ``zk_cluster_scope`` (or ``--zk-server-scope`` /
-``--zk-cluster-scope``) choose ``class``, ``module``, ``package`` or
-``session``. A wider scope reads the marker from the node of that scope
+``@pytest.mark.zk_server(tick_time=None, config=None, jvm_flags=None, tls=False)``
+shapes ``zk_server``. ``tls=True`` (either marker) adds a TLS
+``secureClientPort`` with throw-away certificates beside the plain port
+(:mod:`zkpy.testing_tls`): ``zk_server.secure_connect_string``,
+``.ca_file``, ``.client_cert_file``, ``.client_key_file``,
+``.client_ssl_context()``; ``zk_connect_string`` stays the plain one.
+
+Scopes: ``function`` by default; the ini options ``zk_server_scope`` /
+``zk_cluster_scope`` (or ``--zk-server-scope`` / ``--zk-cluster-scope``)
+choose ``class``, ``module``, ``package`` or ``session``. A wider scope reads the marker from the node of that scope
 (``pytestmark`` of the module for ``module``); a marker below it is an
 error rather than silently ignored. A shared server or ensemble is brought
 back after each test that left a fault behind (a stopped, killed or paused
@@ -47,8 +53,7 @@ dies with the pytest process when that is killed (``PR_SET_PDEATHSIG``).
 suites: the test is skipped, with the reason, while zkpy ensembles elect a
 leader but do not yet serve client sessions (the Zab issue); it runs by
 itself once they do. ``ZKPY_EXPECT_SERVING_CLUSTER=1`` turns the skip into
-a failure. TLS (``zk_cluster(tls=True)``) waits for the security issue and
-is refused with a clear error until then.
+a failure.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ DEFAULT_TICK_TIME = 200
 NOT_SERVING_REASON = "zkpy ensembles do not serve clients yet (Zab issue)"
 
 _CLUSTER_OPTIONS = ("size", "observers", "read_only", "partitionable", "tick_time", "config", "jvm_flags", "tls")
-_SERVER_OPTIONS = ("tick_time", "config", "jvm_flags")
+_SERVER_OPTIONS = ("tick_time", "config", "jvm_flags", "tls")
 
 Instance = Union[TestingServer, TestingCluster]
 
@@ -121,9 +126,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "zk_cluster(size=3, observers=0, read_only=False, partitionable=False, tick_time=None, config=None, "
-        "jvm_flags=None): the shape of the zk_cluster fixture's ensemble (zkpy)")
+        "jvm_flags=None, tls=False): the shape of the zk_cluster fixture's ensemble (zkpy)")
     config.addinivalue_line(
-        "markers", "zk_server(tick_time=None, config=None, jvm_flags=None): options of the zk_server fixture (zkpy)")
+        "markers", "zk_server(tick_time=None, config=None, jvm_flags=None, tls=False): options of the zk_server "
+        "fixture (zkpy)")
     config.addinivalue_line(
         "markers",
         "requires_serving_cluster: skip while zkpy ensembles do not serve client sessions yet (zkpy, transitional)")
@@ -208,15 +214,13 @@ def server_from_marker(marker: Optional[pytest.Mark], config: pytest.Config) -> 
         config=options.get("config"),
         jvm_flags=_flags(options.get("jvm_flags")),
         force_sync=False,  # tests do not survive power cuts; fsync only slows them
+        tls=bool(options.get("tls", False)),
     )
 
 
 def cluster_from_marker(marker: Optional[pytest.Mark], config: pytest.Config) -> TestingCluster:
     """An unstarted TestingCluster with the marker's options."""
     options = _marker_options(marker, _CLUSTER_OPTIONS, positional=("size",))
-    if options.get("tls"):
-        raise pytest.UsageError("@pytest.mark.zk_cluster(tls=True): TLS test ensembles are not available yet "
-                                "(they come with zkpy's security issue)")
     flags = _flags(options.get("jvm_flags"))
     if options.get("read_only"):
         flags.append("-Dreadonlymode.enabled=true")
@@ -227,6 +231,7 @@ def cluster_from_marker(marker: Optional[pytest.Mark], config: pytest.Config) ->
         config=options.get("config"),
         jvm_flags=flags,
         partitionable=bool(options.get("partitionable", False)),
+        tls=bool(options.get("tls", False)),
     )
 
 

@@ -17,6 +17,11 @@ shutdown; :class:`TestingCluster` runs one such process per peer. The child cann
 ``PR_SET_PDEATHSIG=SIGKILL`` on Linux, every live server is killed at
 interpreter exit, and ``close()`` / ``__exit__`` / ``__del__`` stop it.
 
+TLS: ``TestingServer(tls=True)`` / ``TestingCluster(tls=True)`` also serve a
+``secureClientPort`` with throw-away certificates (:mod:`zkpy.testing_tls`):
+``secure_connect_string``, ``ca_file``, ``client_cert_file``,
+``client_key_file``.
+
 Note: ``PR_SET_PDEATHSIG`` fires when the *thread* that started the child
 exits, so start servers from a thread that lives as long as they should.
 """
@@ -32,6 +37,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -135,7 +141,7 @@ def _send_frame(sock: socket.socket, payload: bytes) -> None:
 
 
 def expire_session(host: str, port: int, session_id: object, password: Optional[bytes] = None,
-                   timeout: float = 10.0) -> bool:
+                   timeout: float = 10.0, ssl_context: Optional[ssl.SSLContext] = None) -> bool:
     """Expire a client's session the way ZooKeeper's tests do: open a second
     connection to the same session (id + password), then close the session
     from it (``closeSession``). The server deletes the session's ephemeral
@@ -150,9 +156,17 @@ def expire_session(host: str, port: int, session_id: object, password: Optional[
     arrived, so its ephemerals are gone); False if the server answered that
     the session had already expired or the password was wrong. Raises
     OSError/ConnectionError when the server cannot be reached.
+    ``ssl_context``: the port is a ``secureClientPort``.
     """
     sid, passwd = _session_credentials(session_id, password)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    if ssl_context is not None:
+        try:
+            sock = ssl_context.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+    with sock:
         sock.settimeout(timeout)
         out = OutputArchive()
         ConnectRequest(0, 0, 30000, sid, passwd).serialize(out)
@@ -246,6 +260,22 @@ class TestingServer:
     :param admin_port: run the AdminServer on this port (on ``host``); by
         default it is off (``admin.enableServer=false``), so that servers
         never compete for Java's default port 8080.
+    :param tls: also serve TLS on a ``secureClientPort``, with a throw-away
+        CA, server certificate and client certificate made in
+        ``<temp_dir>/tls`` (:func:`zkpy.testing_tls.make_tls_files`; needs
+        the ``openssl`` command). Java's settings: ``ssl.clientAuth=need``
+        (the default: a client must present a certificate the CA signed;
+        ``config={"ssl.clientAuth": "want"}`` makes it optional) and the x509
+        provider, so a client certificate is the id
+        ``x509:CN=zkpy-test-client,O=zkpy``. See :attr:`secure_connect_string`,
+        :attr:`ca_file`, :attr:`client_cert_file`, :attr:`client_key_file`,
+        :meth:`client_ssl_context`.
+    :param secure_port: the secure port (default a free one).
+    :param plain_port: False: no plain ``clientPort`` (needs ``tls``); then
+        :attr:`port` and :attr:`connect_string` are the secure port's and
+        the helpers (four-letter words, :meth:`expire_session`) use TLS.
+    :param tls_files: use these certificates (a :class:`~zkpy.testing_tls.TlsFiles`)
+        instead of making new ones (an ensemble shares one set).
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -268,10 +298,30 @@ class TestingServer:
         stop_timeout: float = 10.0,
         start: bool = False,
         admin_port: Optional[int] = None,
+        tls: bool = False,
+        secure_port: Optional[int] = None,
+        plain_port: bool = True,
+        tls_files=None,
     ) -> None:
+        if not plain_port and not tls:
+            raise ValueError("plain_port=False needs tls=True: a server needs a client port")
         self._host = host
         self._admin_port = admin_port
-        self._port = port if port is not None else find_free_port(host)
+        self._tls = tls
+        self._plain = plain_port
+        if tls:
+            taken = {port} if port is not None else set()
+            if secure_port is None:
+                secure_port = find_free_port(host)
+                while secure_port in taken:
+                    secure_port = find_free_port(host)
+        self._secure_port = secure_port if tls else None
+        if not plain_port:
+            self._port = self._secure_port
+        else:
+            self._port = port if port is not None else find_free_port(host)
+            while self._port == self._secure_port:
+                self._port = find_free_port(host)
         self._tick_time = tick_time
         self._extra_config = dict(config or {})
         if jvm_flags is None or isinstance(jvm_flags, str):
@@ -295,6 +345,16 @@ class TestingServer:
         self._proc: Optional[subprocess.Popen] = None
         self._closed = False
         self._paused = False
+        self._tls_files = tls_files
+        self._client_ssl_context: Optional[ssl.SSLContext] = None
+        if tls and tls_files is None:
+            from .testing_tls import OpenSSLError, make_tls_files
+
+            try:
+                self._tls_files = make_tls_files(os.path.join(self._temp_dir, "tls"))
+            except OpenSSLError as e:
+                self.close()
+                raise TestingServerError(f"TestingServer(tls=True) cannot make its certificates: {e}") from None
         if start:
             self.start()
 
@@ -322,8 +382,72 @@ class TestingServer:
 
     @property
     def connect_string(self) -> str:
-        """``host:port``, for KazooClient(hosts=...) or zkCli.sh -server."""
+        """``host:port``, for KazooClient(hosts=...) or zkCli.sh -server
+        (the secure port when there is no plain one)."""
         return f"{self._host}:{self._port}"
+
+    # -- TLS (tls=True) ---------------------------------------------------------------
+
+    @property
+    def tls(self) -> bool:
+        return self._tls
+
+    @property
+    def secure_port(self) -> Optional[int]:
+        """The ``secureClientPort``: ``tls``'s, else one set in ``config``
+        (or assigned here by a test that configured it so), else None."""
+        if self._secure_port is not None:
+            return self._secure_port
+        configured = self._extra_config.get("secureClientPort")
+        return int(configured) if configured else None  # type: ignore[call-overload]
+
+    @secure_port.setter
+    def secure_port(self, port: int) -> None:
+        self._secure_port = port
+
+    @property
+    def secure_connect_string(self) -> Optional[str]:
+        """``host:secure_port`` (None without a secure port)."""
+        port = self.secure_port
+        return None if port is None else f"{self._host}:{port}"
+
+    @property
+    def tls_files(self):
+        """The :class:`~zkpy.testing_tls.TlsFiles` (None without ``tls``)."""
+        return self._tls_files
+
+    @property
+    def ca_file(self) -> Optional[str]:
+        """The CA certificate (PEM) that signed the server's and the client's
+        certificates: kazoo's ``ca=``."""
+        return None if self._tls_files is None else self._tls_files.ca_file
+
+    @property
+    def client_cert_file(self) -> Optional[str]:
+        """A client certificate (PEM) the server accepts: kazoo's ``certfile=``."""
+        return None if self._tls_files is None else self._tls_files.client_cert_file
+
+    @property
+    def client_key_file(self) -> Optional[str]:
+        """Its private key (PEM, unencrypted): kazoo's ``keyfile=``."""
+        return None if self._tls_files is None else self._tls_files.client_key_file
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client ``ssl.SSLContext`` that trusts the CA and presents the
+        client certificate, for ``zkpy.client.ZooKeeper(..., ssl_context=)``."""
+        if self._tls_files is None:
+            raise TestingServerError("this TestingServer has no TLS (pass tls=True)")
+        if self._client_ssl_context is None:
+            from .testing_tls import client_ssl_context
+
+            files = self._tls_files
+            self._client_ssl_context = client_ssl_context(files.ca_file, files.client_cert_file,
+                                                          files.client_key_file)
+        return self._client_ssl_context
+
+    def _helper_ssl_context(self) -> Optional[ssl.SSLContext]:
+        """The context the helpers dial :attr:`port` with (None: plain)."""
+        return None if self._plain else self.client_ssl_context()
 
     @property
     def temp_dir(self) -> str:
@@ -375,6 +499,17 @@ class TestingServer:
         if self._admin_port is not None:
             cfg.update({"admin.enableServer": "true", "admin.serverAddress": self._host,
                         "admin.serverPort": self._admin_port})
+        if self._tls:
+            files = self._tls_files
+            if not self._plain:
+                del cfg["clientPort"], cfg["clientPortAddress"]
+            cfg.update({
+                "secureClientPort": self._secure_port, "secureClientPortAddress": self._host,
+                "ssl.keyStore.location": files.server_keystore, "ssl.keyStore.type": "PEM",
+                "ssl.trustStore.location": files.ca_file, "ssl.trustStore.type": "PEM",
+                # Without an x509 provider, a client certificate closes the connection (as in Java).
+                "authProvider.x509": "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
+            })
         if not self._force_sync:
             cfg["forceSync"] = "no"
         for key, value in self._extra_config.items():
@@ -477,18 +612,18 @@ class TestingServer:
 
     def _answers_ruok(self) -> bool:
         try:
-            answer = four_letter_word(self._host, self._port, "ruok", timeout=1.0)
+            answer = self.four_letter_word("ruok", timeout=1.0)
         except OSError:
             return False
         return answer == "imok" or "is not executed because it is not in the whitelist" in answer
 
     def _is_serving(self) -> bool:
         try:
-            answer = four_letter_word(self._host, self._port, "ruok", timeout=1.0)
+            answer = self.four_letter_word("ruok", timeout=1.0)
             # ruok may be left out of 4lw.commands.whitelist; srvr never is.
             if answer != "imok" and "is not executed because it is not in the whitelist" not in answer:
                 return False
-            status = four_letter_word(self._host, self._port, "srvr", timeout=1.0)
+            status = self.four_letter_word("srvr", timeout=1.0)
         except OSError:
             return False
         return "not currently serving" not in status
@@ -551,7 +686,8 @@ class TestingServer:
                        timeout: float = 10.0) -> bool:
         """Expire a client's session on this server (see :func:`expire_session`):
         ``server.expire_session(kazoo_client)`` or ``(session_id, password)``."""
-        return expire_session(self._host, self._port, session_id, password, timeout)
+        return expire_session(self._host, self._port, session_id, password, timeout,
+                              ssl_context=self._helper_ssl_context())
 
     def has_faults(self) -> bool:
         """True when the server is down or paused (it was started before)."""
@@ -593,8 +729,9 @@ class TestingServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def four_letter_word(self, word: str, timeout: float = 5.0) -> str:
-        """Send ``word`` to this server (see :func:`four_letter_word`)."""
-        return four_letter_word(self._host, self._port, word, timeout)
+        """Send ``word`` to this server (see :func:`four_letter_word`; over
+        TLS when it has no plain port)."""
+        return four_letter_word(self._host, self._port, word, timeout, ssl_context=self._helper_ssl_context())
 
     def admin_command(self, name: str, timeout: float = 5.0, **params: object) -> dict:
         """GET ``/commands/<name>?params`` from the AdminServer; the parsed JSON."""
@@ -612,7 +749,8 @@ class TestingServer:
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.is_running else "stopped"
-        return f"<TestingServer {self.connect_string} {state} dir={self._temp_dir}>"
+        secure = f" secure={self._secure_port}" if self._tls and self._plain else ""
+        return f"<TestingServer {self.connect_string}{secure} {state} dir={self._temp_dir}>"
 
     # -- context manager / finaliser ------------------------------------------------
 
@@ -663,6 +801,11 @@ class TestingCluster:
         thread in the test process, one loopback hop per peer message, and
         zoo.cfg files that name the other peers by proxy ports (see
         :mod:`zkpy.testing_network`). Clients always reach peers directly.
+    :param tls: every peer also serves a ``secureClientPort`` (see
+        :class:`TestingServer`'s ``tls``), all with one set of certificates
+        in ``<temp_dir>/tls``: :attr:`secure_connect_string`,
+        :attr:`ca_file`, :attr:`client_cert_file`, :attr:`client_key_file`.
+        The peers talk to each other in plain TCP (zkpy has no quorum TLS).
 
     Faults: :meth:`kill`/:meth:`stop` a peer, :meth:`pause`/:meth:`resume`
     it (SIGSTOP/SIGCONT), :meth:`partition`/:meth:`heal` the network,
@@ -690,6 +833,7 @@ class TestingCluster:
         stop_timeout: float = 10.0,
         start: bool = False,
         partitionable: bool = False,
+        tls: bool = False,
     ) -> None:
         if n < 1 or observers < 0:
             raise ValueError("a cluster needs at least one voter and no negative observers")
@@ -705,10 +849,22 @@ class TestingCluster:
         self.voters = list(range(1, n + 1))
         self.observers = list(range(n + 1, n + observers + 1))
         sids = self.voters + self.observers
-        ports = find_free_ports(3 * len(sids), host)
-        self._client_ports = {sid: ports[3 * i] for i, sid in enumerate(sids)}
-        quorum_ports = {sid: ports[3 * i + 1] for i, sid in enumerate(sids)}
-        election_ports = {sid: ports[3 * i + 2] for i, sid in enumerate(sids)}
+        per_peer = 4 if tls else 3
+        ports = find_free_ports(per_peer * len(sids), host)
+        self._client_ports = {sid: ports[per_peer * i] for i, sid in enumerate(sids)}
+        quorum_ports = {sid: ports[per_peer * i + 1] for i, sid in enumerate(sids)}
+        election_ports = {sid: ports[per_peer * i + 2] for i, sid in enumerate(sids)}
+        secure_ports = {sid: ports[per_peer * i + 3] for i, sid in enumerate(sids)} if tls else {}
+        self._tls_files = None
+        if tls:
+            from .testing_tls import OpenSSLError, make_tls_files
+
+            try:
+                self._tls_files = make_tls_files(os.path.join(self._temp_dir, "tls"))
+            except OpenSSLError as e:
+                if self._owns_temp_dir:
+                    shutil.rmtree(self._temp_dir, ignore_errors=True)
+                raise TestingServerError(f"TestingCluster(tls=True) cannot make its certificates: {e}") from None
         self._network = None
         if partitionable:
             from zkpy.testing_network import PeerNetwork
@@ -735,6 +891,7 @@ class TestingCluster:
                 self._client_ports[sid], host=host, tick_time=tick_time, config=cfg, jvm_flags=jvm_flags,
                 force_sync=force_sync, temp_dir=os.path.join(self._temp_dir, f"peer{sid}"), myid=sid,
                 start_timeout=start_timeout, stop_timeout=stop_timeout,
+                tls=tls, secure_port=secure_ports.get(sid), tls_files=self._tls_files,
             )
         if start:
             try:
@@ -757,6 +914,34 @@ class TestingCluster:
     def connect_string(self) -> str:
         """Every peer's ``host:port``, comma separated."""
         return ",".join(self._peers[sid].connect_string for sid in self.sids)
+
+    @property
+    def secure_connect_string(self) -> Optional[str]:
+        """Every peer's ``host:secure_port``, comma separated (None without ``tls``)."""
+        if self._tls_files is None:
+            return None
+        return ",".join(self._peers[sid].secure_connect_string for sid in self.sids)
+
+    @property
+    def tls_files(self):
+        """The :class:`~zkpy.testing_tls.TlsFiles` every peer uses (None without ``tls``)."""
+        return self._tls_files
+
+    @property
+    def ca_file(self) -> Optional[str]:
+        return None if self._tls_files is None else self._tls_files.ca_file
+
+    @property
+    def client_cert_file(self) -> Optional[str]:
+        return None if self._tls_files is None else self._tls_files.client_cert_file
+
+    @property
+    def client_key_file(self) -> Optional[str]:
+        return None if self._tls_files is None else self._tls_files.client_key_file
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client context for every peer's secure port (see :meth:`TestingServer.client_ssl_context`)."""
+        return self._peers[self.sids[0]].client_ssl_context()
 
     def peer(self, sid: int) -> TestingServer:
         return self._peers[sid]
@@ -869,7 +1054,7 @@ class TestingCluster:
             if not peer.is_running or peer.is_paused:
                 continue
             try:
-                return expire_session(peer.host, peer.port, session_id, password, timeout)
+                return peer.expire_session(session_id, password, timeout)
             except (OSError, ConnectionError) as e:
                 errors.append(f"peer {sid}: {e}")
         raise TestingServerError(f"no peer would take the session to expire it: {errors or 'none running'}")

@@ -28,7 +28,7 @@ import pytest
 from zkpy.jute.records import QuorumPacket
 from zkpy.quorum.initial_message import PROTOCOL_VERSION_V1, PROTOCOL_VERSION_V2, build_initial_message
 from zkpy.quorum.quorum_packet import FOLLOWERINFO, LEADERINFO, PING, learner_info, make_zxid
-from zkpy.testing import TestingCluster
+from zkpy.testing import TestingCluster, wait_until
 
 from .conftest import ensemble_serving_reason
 from .workloads import kazoo_client
@@ -44,6 +44,14 @@ def cluster(tmp_path_factory):
     with TestingCluster(3, temp_dir=tmp_path_factory.mktemp("hostile-quorum")) as cluster:
         cluster.start()
         yield cluster
+
+
+def settled(cluster) -> int:
+    """Wait until every peer is in its role (start() waits for a quorum
+    only); the leader's sid."""
+    wait_until(lambda: sorted(str(m) for m in cluster.modes().values()) == ["follower", "follower", "leader"],
+               30, "every peer in its role")
+    return cluster.wait_for_leader()
 
 
 def ports(cluster, sid: int) -> tuple[str, int, int]:
@@ -95,7 +103,7 @@ def election_attacks(rng: random.Random) -> list[tuple[str, bytes, str]]:
 
 
 def test_hostile_election_input_leaves_every_role_alone(cluster, tmp_path_factory):
-    leader = cluster.wait_for_leader()
+    leader = settled(cluster)
     before = state(cluster)
     rng = random.Random(4)
     for sid in cluster.sids:
@@ -125,7 +133,7 @@ def packet(packet_type: int, zxid: int, data: bytes | None) -> bytes:
 
 
 def test_hostile_quorum_port_input_leaves_every_role_alone(cluster, tmp_path_factory):
-    leader = cluster.wait_for_leader()
+    leader = settled(cluster)
     before = state(cluster)
     host, quorum, _ = ports(cluster, leader)
     offset = len(cluster.peer(leader).log_tail(100000))

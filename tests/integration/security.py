@@ -1,16 +1,11 @@
 """Helpers of the TLS and SASL tests: certificates, servers, clients.
 
-Throw-away X.509 certificates, made with the ``openssl`` tool:
-
-A test CA signs a server certificate (``CN=localhost``, SAN ``localhost`` and
-``127.0.0.1``) and client certificates with the subjects the tests choose; a
-second CA signs certificates no server trusts. Every key is EC P-256 in
-PKCS#8 PEM, which both zkpy and Java 3.8 (``ssl.keyStore.type=PEM``) read;
-each leaf also gets a *key store* file: its key followed by its certificate.
-
-The ``cryptography`` package is not in the test environment, so the
-``openssl`` command (3.0 or newer: ``req -x509 -CA``) makes them;
-:func:`require_openssl` skips with the reason when it is missing.
+Throw-away X.509 certificates: :class:`zkpy.testing_tls.TestPKI` (the
+``openssl`` command makes them; re-exported here with :class:`Cert` and
+:func:`openssl_problem`). A test CA signs a server certificate and client
+certificates with the subjects the tests choose; a second CA signs
+certificates no server trusts. :func:`require_openssl` skips with the reason
+when ``openssl`` is missing.
 
 Servers: :func:`new_secure_server` starts a zkpy server, or Java 3.8 with the
 same zoo.cfg when ``java=True`` (``ZKPY_IT_TARGET=java`` or an interop
@@ -23,16 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Mapping, Sequence
 
-import attrs
 import pytest
 
 from zkpy.testing import TestingServer
+from zkpy.testing_tls import Cert, TestPKI, client_ssl_context, openssl_problem
+
+__all__ = ["Cert", "TestPKI", "openssl_problem", "require_openssl", "new_secure_server", "write_jaas",
+           "client_context", "tls_handshake", "tls_four_letter_word", "kazoo_client", "java_server_class",
+           "SASL_PROVIDER", "X509_PROVIDER", "NETTY_FACTORY", "JAVA_ZKCLI_CLASSPATH", "tls_client_properties",
+           "write_client_properties", "jvm_flags", "write_client_jaas"]
 
 SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
@@ -41,82 +39,10 @@ _NETTY_JARS = ("/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolve
                "/usr/share/java/netty-transport-native-unix-common.jar")
 
 
-def openssl_problem() -> str | None:
-    """Why the certificates cannot be made here, or None."""
-    exe = shutil.which("openssl")
-    if exe is None:
-        return "the openssl command is not installed (apt-get install openssl); cannot make test certificates"
-    out = subprocess.run([exe, "version"], capture_output=True, text=True).stdout
-    try:
-        major = int(out.split()[1].split(".")[0])
-    except (IndexError, ValueError):
-        return f"cannot read the openssl version from {out!r}"
-    if major < 3:
-        return f"openssl {out.strip()} is too old (req -x509 -CA needs 3.0)"
-    return None
-
-
 def require_openssl() -> None:
     problem = openssl_problem()
     if problem:
         pytest.skip(problem)
-
-
-def _openssl(*args: str) -> None:
-    result = subprocess.run(["openssl", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"openssl {' '.join(args)} failed:\n{result.stderr}")
-
-
-@attrs.frozen
-class Cert:
-    """One certificate's files."""
-
-    key: str
-    cert: str
-    #: key + certificate in one PEM file (``ssl.keyStore.location``).
-    keystore: str
-    subject: str
-
-
-class TestPKI:
-    """Two CAs (``trusted`` and ``untrusted``) in ``directory`` and the
-    certificates issued by them."""
-
-    __test__ = False
-
-    def __init__(self, directory: str):
-        self.directory = str(directory)
-        os.makedirs(self.directory, exist_ok=True)
-        self.ca = self._make_ca("ca", "/CN=zkpy test CA")
-        self.other_ca = self._make_ca("other-ca", "/CN=untrusted test CA")
-
-    def _path(self, name: str) -> str:
-        return os.path.join(self.directory, name)
-
-    def _make_ca(self, name: str, subject: str) -> Cert:
-        key, cert = self._path(f"{name}.key"), self._path(f"{name}.pem")
-        _openssl("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", subject,
-                 "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-        return Cert(key, cert, cert, subject)
-
-    def issue(self, name: str, subject: str, *, untrusted: bool = False) -> Cert:
-        """A leaf certificate for ``subject`` (openssl's ``/C=../O=../CN=..`` form)."""
-        ca = self.other_ca if untrusted else self.ca
-        key, cert, keystore = self._path(f"{name}.key"), self._path(f"{name}.pem"), self._path(f"{name}-keystore.pem")
-        _openssl("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", subject,
-                 "-CA", ca.cert, "-CAkey", ca.key,
-                 "-addext", "basicConstraints=critical,CA:FALSE",
-                 "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                 "-addext", "extendedKeyUsage=serverAuth,clientAuth")
-        with open(keystore, "w", encoding="ascii") as out:
-            for part in (key, cert):
-                with open(part, encoding="ascii") as f:
-                    out.write(f.read())
-        return Cert(key, cert, keystore, subject)
 
 
 # -- servers --------------------------------------------------------------------------------------------
@@ -172,15 +98,8 @@ def write_jaas(path, users: Mapping[str, str], section: str = "Server") -> str:
 
 def client_context(ca: Cert | None, cert: Cert | None = None) -> ssl.SSLContext:
     """A client context trusting ``ca`` (None: trusting nothing checked), with ``cert`` if given."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if ca is None:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    else:
-        ctx.load_verify_locations(ca.cert)
-    if cert is not None:
-        ctx.load_cert_chain(cert.cert, cert.key)
-    return ctx
+    return client_ssl_context(None if ca is None else ca.cert, None if cert is None else cert.cert,
+                              None if cert is None else cert.key)
 
 
 def tls_handshake(port: int, ctx: ssl.SSLContext, host: str = "127.0.0.1", timeout: float = 5.0):
@@ -241,3 +160,44 @@ def kazoo_client(port: int, *, ca: Cert | None = None, cert: Cert | None = None,
             client.stop()
         finally:
             client.close()
+
+
+# -- zkCli's configuration (Java's ZKClientConfig properties and JAAS Client section) ------------------
+
+#: Java's zkCli needs the Netty socket for TLS, and Debian's zookeeper.jar manifest leaves out some of
+#: its jars: a ``-cp`` word in $CLIENT_JVMFLAGS comes after zkCli.sh's own and replaces it (zkpy
+#: ignores every word but ``-D``).
+JAVA_ZKCLI_CLASSPATH = ":".join(["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar", *_NETTY_JARS])
+
+
+def tls_client_properties(tls_files, **extra: str) -> dict[str, str]:
+    """The ``zookeeper.*`` properties of a TLS client with ``tls_files``'
+    client certificate (a :class:`zkpy.testing_tls.TlsFiles`)."""
+    props = {
+        "zookeeper.client.secure": "true",
+        "zookeeper.clientCnxnSocket": "org.apache.zookeeper.ClientCnxnSocketNetty",
+        "zookeeper.ssl.keyStore.location": tls_files.client_keystore, "zookeeper.ssl.keyStore.type": "PEM",
+        "zookeeper.ssl.trustStore.location": tls_files.ca_file, "zookeeper.ssl.trustStore.type": "PEM",
+    }
+    props.update(extra)
+    return props
+
+
+def write_client_properties(path, props: Mapping[str, str]) -> str:
+    """A ``-client-configuration`` file."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(f"{key}={value}\n" for key, value in props.items())
+    return str(path)
+
+
+def jvm_flags(props: Mapping[str, str]) -> str:
+    """``-Dkey=value`` words (values without blanks)."""
+    return " ".join(f"-D{key}={value}" for key, value in props.items())
+
+
+def write_client_jaas(path, username: str, password: str, section: str = "Client") -> str:
+    """A JAAS file with a DIGEST-MD5 ``Client`` section, as zkCli reads it."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f'{section} {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n'
+                f'    username="{username}"\n    password="{password}";\n}};\n')
+    return str(path)

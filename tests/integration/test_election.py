@@ -154,9 +154,13 @@ def test_a_leader_without_a_quorum_steps_down(cluster3):
     assert cluster.leader() == leader       # two of three still are a quorum
     cluster.kill(followers[1])
     wait_until(lambda: cluster.mode(leader) is None, timeout=10, what="the leader to step down", cluster=cluster)
-    log = open(cluster.peer(leader).log_path).read()
+    def looking_again():
+        with open(cluster.peer(leader).log_path) as f:
+            text = f.read()
+        return text if "LOOKING" in text.split("Shutdown called")[-1] else None
+
+    log = wait_until(looking_again, timeout=10, what="the old leader to look again", cluster=cluster)
     assert "Not sufficient followers synced" in log or "GOODBYE" in log
-    assert "LOOKING" in log.split("Shutdown called")[-1]
 
 
 def test_a_follower_that_loses_its_leader_looks_again(cluster3):

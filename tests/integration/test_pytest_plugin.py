@@ -205,13 +205,13 @@ def test_bad_marker_options_fail_the_test_with_the_reason(pytester):
         def test_typo(zk_server):
             pass
 
-        @pytest.mark.zk_cluster(tls=True)
-        def test_tls(zk_cluster):
+        @pytest.mark.zk_cluster(tls=True, partition=True)
+        def test_typo_beside_a_known_option(zk_cluster):
             pass
         """))
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*unknown option(s) tick*", "*TLS test ensembles are not available yet*"])
+    result.stdout.fnmatch_lines(["*unknown option(s) tick*", "*unknown option(s) partition;*"])
 
 
 def test_a_failing_test_reports_the_server_log(pytester):

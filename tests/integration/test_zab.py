@@ -22,7 +22,7 @@ from zkpy.testing import TestingCluster
 
 from . import kazoo_ext
 from .wire import WireClient
-from .zab_util import assert_same_data, kazoo, log_text, wait_until
+from .zab_util import assert_same_data, freeze, kazoo, log_text, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_a_follower_that_stops_acking_is_dropped_and_rejoins(cluster):
     leader = cluster.leader()
     lagging = followers(cluster)[0]
     pid = cluster.peer(lagging).pid
-    os.kill(pid, signal.SIGSTOP)  # alive but silent: no ACK, no PING reply
+    freeze(pid)  # alive but silent: no ACK, no PING reply
     try:
         with kazoo(cluster.peer(leader)) as client:
             for i in range(5):  # the leader and the other follower are a quorum

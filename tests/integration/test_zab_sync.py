@@ -22,7 +22,7 @@ from kazoo.client import KazooClient
 
 from zkpy.testing import TestingCluster
 
-from .zab_util import assert_same_data, kazoo, log_text, wait_until
+from .zab_util import assert_same_data, freeze, kazoo, log_text, wait_until
 
 
 def start_all(cluster):
@@ -100,12 +100,17 @@ def test_an_old_leader_with_uncommitted_proposals_is_truncated(cluster):
     client.start(timeout=20)
     try:
         client.create("/trunc", b"committed")
-        for sid in others:
-            cluster.kill(sid)
-        # Proposed and logged by the leader alone: never committed.
-        pending = [client.create_async(f"/trunc/lost{i}", b"u") for i in range(5)]
-        time.sleep(0.5)
-        cluster.kill(old_leader)
+        for sid in others:  # silent, not gone: the leader leads on for syncLimit ticks
+            freeze(cluster.peer(sid).pid)
+        try:
+            # Proposed and logged by the leader alone: never committed.
+            pending = [client.create_async(f"/trunc/lost{i}", b"u") for i in range(5)]
+            time.sleep(0.4)
+            cluster.kill(old_leader)
+        finally:
+            # Killed while frozen: the proposals waiting in their sockets die unread.
+            for sid in others:
+                cluster.kill(sid)
     finally:
         client.stop()
         client.close()

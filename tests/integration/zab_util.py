@@ -81,6 +81,26 @@ def assert_same_data(cluster, sids=None, expect_paths=()):
     return first
 
 
+def freeze(pid: int) -> None:
+    """SIGSTOP a process and wait until every thread of it has stopped."""
+    import os
+    import signal
+
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped() -> bool:
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                        return False
+        except FileNotFoundError:
+            pass
+        return True
+
+    wait_until(stopped, 5, f"process {pid} to stop", interval=0.01)
+
+
 def log_text(server) -> str:
     with open(server.log_path, "rb") as f:
         return f.read().decode("utf-8", "replace")

@@ -201,14 +201,14 @@ def histories(draw, max_ops=30, processes=4, keys=("k",)):
     return history
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(max_ops=40, keys=("a", "b")))
 def test_histories_of_the_model_are_accepted(history):
     result = check_register(history)
     assert result.valid is True, result.detail
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(max_ops=40), st.data())
 def test_a_read_of_a_value_nobody_wrote_is_rejected(history, data):
     reads = [i for i, op in enumerate(history) if op.f == "read" and op.status == OK]
@@ -222,7 +222,7 @@ def test_a_read_of_a_value_nobody_wrote_is_rejected(history, data):
     assert "never written" in result.detail
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories(max_ops=7, processes=3), st.data())
 def test_search_agrees_with_the_definition_on_corrupted_histories(history, data):
     """Corrupt one op's output (a read's value or version, a write's or

@@ -2,46 +2,57 @@
 
 Java: ``org.apache.zookeeper.client.FourLetterWordMain`` (used by
 ``zkServer.sh status``). ``python -m zkpy.cli.four_letter_word_main host
-port word`` prints the answer.
+port word`` prints the answer. Java's ``secure`` flag is ``ssl_context``
+here (the caller's context, not one built from ``zookeeper.ssl.*``).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
+from typing import Optional
 
 __all__ = ["four_letter_word", "main"]
 
 
 def four_letter_word(
-    host: str, port: int, word: str, timeout: float = 5.0, payload: bytes = b""
+    host: str, port: int, word: str, timeout: float = 5.0, payload: bytes = b"",
+    ssl_context: Optional[ssl.SSLContext] = None,
 ) -> str:
     """Send a four-letter word (``ruok``, ``srvr``, ``mntr`` ...) and return
     the server's whole answer (read until it closes the connection).
 
     ``payload`` is sent right after the word (``stmk`` takes an 8-byte
-    trace mask). Raises ``OSError`` (e.g. ``ConnectionRefusedError``,
-    ``socket.timeout``) when the server cannot be reached or is too slow.
+    trace mask). With ``ssl_context``, over TLS (a ``secureClientPort``).
+    Raises ``OSError`` (e.g. ``ConnectionRefusedError``, ``socket.timeout``,
+    ``ssl.SSLError``) when the server cannot be reached or is too slow.
     """
     data = word.encode("ascii")
     if len(data) != 4:
         raise ValueError(f"a four-letter word has 4 ASCII letters, not {word!r}")
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    raw = socket.create_connection((host, port), timeout=timeout)
+    try:
+        # wrap_socket takes the descriptor over: from then on ``sock`` is the one to close.
+        sock = raw = raw if ssl_context is None else ssl_context.wrap_socket(raw, server_hostname=host)
         sock.settimeout(timeout)
         sock.sendall(data + payload)
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass  # the server may already have answered and closed
+        if ssl_context is None:  # a TLS stream cannot be half-closed; the server answers without it
+            try:
+                sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the server may already have answered and closed
         chunks = []
         while True:
             try:
                 chunk = sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, ssl.SSLEOFError):
                 break
             if not chunk:
                 break
             chunks.append(chunk)
+    finally:
+        raw.close()
     return b"".join(chunks).decode("utf-8", errors="replace")
 
 

@@ -14,8 +14,22 @@ Options before the command, as Java's: ``-server host:port[,...][/chroot]``
 (default ``localhost:2181``), ``-timeout ms`` (session timeout, default
 30000), ``-r`` (accept a read-only server), ``-waitforconnection`` (wait
 up to the timeout for the session before the first command),
-``-client-configuration file`` (accepted and ignored: zkpy's client has no
-such file). Unknown options are skipped, as Java skips them.
+``-client-configuration file`` (a Java ``ZKClientConfig`` properties file).
+Unknown options are skipped, as Java skips them.
+
+TLS and SASL are configured as for Java's zkCli
+(:class:`zkpy.client.zk_client_config.ZKClientConfig`): system properties
+from the ``-D`` words of ``$CLIENT_JVMFLAGS`` and ``$JVMFLAGS`` (the order
+``bin/zkCli.sh`` passes them in), overridden by the ``-client-configuration``
+file. ``zookeeper.client.secure=true`` with ``zookeeper.ssl.keyStore.*`` /
+``zookeeper.ssl.trustStore.*`` (PEM) connects with TLS;
+``-Djava.security.auth.login.config=jaas.conf`` with a ``Client`` section
+(``username="bob" password="..."``, DigestLoginModule) logs in with SASL
+DIGEST-MD5 (``zookeeper.sasl.client=false`` turns that off,
+``zookeeper.sasl.clientconfig`` names another section)::
+
+    CLIENT_JVMFLAGS="-Djava.security.auth.login.config=jaas.conf" \
+        bin/zkCli.sh -server host:2281 -client-configuration tls.properties ls /
 
 One-shot mode runs the command and exits with 0, or with the failed
 command's code (1; 127 for an unknown command); watches it sets never fire.
@@ -38,6 +52,12 @@ What zkpy does differently, on purpose:
 * On exit (end of input, one-shot mode) the session is closed, quietly, so
   its ephemeral nodes go at once; Java exits without closing and leaves the
   session to expire. ``quit`` closes it in both, printing the Closed notice.
+* A configuration that cannot be used (a missing ``-client-configuration``
+  file, an unreadable key store or JAAS file, a JAAS section zkpy cannot
+  use) ends the shell with its message and exit code 2; Java prints a stack
+  trace (exit code 2) for a missing file, and for the others starts and
+  then fails to connect (TLS) or goes on without SASL after an
+  ``AuthFailed`` event.
 """
 
 from __future__ import annotations
@@ -156,7 +176,7 @@ class ZooKeeperMain:
             closed.set()
 
     def connect_to_zk(self, host: str) -> None:
-        from ..client import ZooKeeper
+        from ..client import ClientConfigError, ZKClientConfig, ZooKeeper
 
         if self.zk is not None and self.zk.get_state().is_alive():
             self.zk.close()
@@ -165,8 +185,12 @@ class ZooKeeperMain:
         # Events of this session only: an old session's late Closed must not count.
         connected, closed = self._connected, self._closed = threading.Event(), threading.Event()
         try:
+            # Java: new ZKClientConfig(file) (or the default one): system properties, then the file.
+            client_config = ZKClientConfig.from_environ(self.cl.options.get("client-configuration"))
             self.zk = ZooKeeper(host, timeout, lambda event: self._on_event(event, connected, closed),
-                                can_be_read_only="readonly" in self.cl.options)
+                                can_be_read_only="readonly" in self.cl.options, client_config=client_config)
+        except ClientConfigError as exc:
+            raise CliException(str(exc), exit_code=2) from None
         except ValueError as exc:  # Java dies with a NumberFormatException here
             raise CliException(f"Invalid connect string {host}: {exc}") from None
         if "waitforconnection" in self.cl.options:
@@ -336,7 +360,7 @@ def _setup_logging() -> None:
 @click.command(
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False,
                       "help_option_names": []},
-    help="ZooKeeper's shell: zkcli [-server host:port] [-timeout ms] [-r] [cmd args...]",
+    help="ZooKeeper's shell: zkcli [-server host:port] [-timeout ms] [-r] [-client-configuration file] [cmd args...]",
 )
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def _cli(argv: tuple[str, ...]) -> None:

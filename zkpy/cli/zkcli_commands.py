@@ -392,7 +392,12 @@ class JavaClient:
         self.zk.remove_all_watches(path, watcher_type, local)
 
     def whoami(self):
-        return self.zk.whoami()
+        # Java's ZooKeeper.whoAmI never looks at the reply's error: a failed
+        # call (AuthFailed, ConnectionLoss) is an empty list, not an exception.
+        try:
+            return self.zk.whoami()
+        except KeeperException:
+            return []
 
     def reconfig(self, joining: Optional[str], leaving: Optional[str], members: Optional[str], version: int):
         return self.zk.reconfig(joining, leaving, members, version)

@@ -7,7 +7,9 @@
 
 Modules: :mod:`.zookeeper` (the API), :mod:`.client_cnxn` (SendThread,
 EventThread), :mod:`.host_provider`, :mod:`.watch_manager`, :mod:`.op`
-(multi ops, results, Transaction), :mod:`.watcher` (WatchedEvent).
+(multi ops, results, Transaction), :mod:`.watcher` (WatchedEvent),
+:mod:`.zookeeper_sasl_client` (SASL), :mod:`.zk_client_config` (Java's
+``ZKClientConfig``: TLS and SASL from properties and JAAS).
 """
 
 from ..defs import AddWatchMode, CreateMode, EventType, KeeperState, Perms, WatcherType
@@ -22,10 +24,12 @@ from .op import (
     SetDataResult, Transaction,
 )
 from .watcher import WatchedEvent, Watcher
+from .zk_client_config import ClientConfigError, ZKClientConfig
 from .zookeeper import ZooKeeper
+from .zookeeper_sasl_client import SaslCredentials
 
 __all__ = [
-    "ZooKeeper", "States", "WatchedEvent", "Watcher", "ZooKeeperFuture", "Transaction", "Op", "OpResult",
+    "ZooKeeper", "States", "ZKClientConfig", "ClientConfigError", "SaslCredentials", "WatchedEvent", "Watcher", "ZooKeeperFuture", "Transaction", "Op", "OpResult",
     "CreateResult", "DeleteResult", "SetDataResult", "CheckResult", "GetDataResult", "GetChildrenResult",
     "ErrorResult", "ConnectStringParser", "StaticHostProvider",
     "CreateMode", "EventType", "KeeperState", "WatcherType", "AddWatchMode", "Perms",

@@ -48,6 +48,17 @@ is connected and steps the handshake in its selector loop, still
 non-blocking, before it sends the ConnectRequest; the handshake counts
 against the connect timeout. The server name checked is the host of the
 connect string (a context with ``check_hostname=False`` skips that).
+
+SASL (Java: ``ZooKeeperSaslClient`` driven by ``ClientCnxn``): given
+credentials, each connection runs a DIGEST-MD5 exchange right after the
+ConnectResponse (:mod:`zkpy.client.zookeeper_sasl_client`). Its packets (op
+102, ordinary xids) are written directly, and nothing else of the
+connection is sent until it ends — credentials, watches, pings and queued
+requests wait, as Java's ``tunnelAuthInProgress`` makes them. Success
+queues a ``SaslAuthenticated`` event; failure (a wrong password, a server
+without SASL, an error reply) ends the client as an auth failure does:
+state AUTH_FAILED, an ``AuthFailed`` event, every request failing with
+AuthFailedException.
 """
 
 from __future__ import annotations
@@ -75,11 +86,12 @@ from ..errors import Code, KeeperException, NoWatcherException
 from ..jute.archive import DEFAULT_MAX_BUFFER, InputArchive, JuteError, OutputArchive
 from ..jute.multi import read_multi_response, write_multi_request
 from ..jute.records import (
-    AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader, SetWatches, SetWatches2,
-    WatcherEvent,
+    AuthPacket, ConnectRequest, ConnectResponse, GetSASLRequest, ReplyHeader, RequestHeader, SetSASLResponse,
+    SetWatches, SetWatches2, WatcherEvent,
 )
 from .watch_manager import WatchDeregistration, WatchRegistration, ZKWatchManager
 from .watcher import WatchedEvent
+from .zookeeper_sasl_client import SaslCredentials, SaslState, ZooKeeperSaslClient
 
 LOG = logging.getLogger(__name__)
 
@@ -347,10 +359,13 @@ class ClientCnxn:
     def __init__(self, chroot: Optional[str], host_provider, session_timeout: int,
                  watch_manager: ZKWatchManager, session_id: int = 0, session_passwd: Optional[bytes] = None,
                  can_be_read_only: bool = False, max_packet_length: int = DEFAULT_MAX_PACKET_LENGTH,
-                 name: Optional[str] = None, ssl_context: Optional[ssl.SSLContext] = None):
+                 name: Optional[str] = None, ssl_context: Optional[ssl.SSLContext] = None,
+                 sasl: Optional[SaslCredentials] = None):
         self.chroot = chroot
         #: TLS for every connection of this client (None: plain TCP).
         self.ssl_context = ssl_context
+        #: SASL credentials: every connection authenticates with them first (None: no SASL).
+        self.sasl = sasl
         self.host_provider = host_provider
         self.session_timeout = session_timeout
         self.watch_manager = watch_manager
@@ -590,6 +605,9 @@ class SendThread(threading.Thread):
         self._interest = 0
         self._pending: collections.deque[Packet] = collections.deque()
         self._auth_pending: collections.deque[Packet] = collections.deque()
+        #: This connection's SASL exchange and the xid of its last packet.
+        self._sasl: Optional[ZooKeeperSaslClient] = None
+        self._sasl_xid = 0
         self._is_first_connect = True
         self._last_send = self._last_heard = time.monotonic()
         self._rw_server: Optional[tuple[str, int]] = None
@@ -867,6 +885,42 @@ class SendThread(threading.Thread):
                  _fmt(self.remote_address), session_id, negotiated, " (READ-ONLY mode)" if is_ro else "")
         state = KeeperState.ConnectedReadOnly if is_ro else KeeperState.SyncConnected
         cnxn.event_thread.queue_event(WatchedEvent(EventType.None_, state, None))
+        if cnxn.sasl is not None:
+            # A fresh exchange per connection: the server forgets ids with the connection.
+            self._sasl = ZooKeeperSaslClient(cnxn.sasl)
+            self._send_sasl_token(self._sasl.initial_token())
+
+    # -- SASL -----------------------------------------------------------------------------------------
+
+    def _send_sasl_token(self, token: bytes) -> None:
+        """Write a SASL packet ahead of everything queued (Java: ``sendPacket``)."""
+        self._sasl_xid = self.cnxn.get_xid()
+        self._outbuf += Packet(RequestHeader(self._sasl_xid, OpCode.sasl), GetSASLRequest(token)).encode()
+        self._flush()
+
+    def _read_sasl_response(self, reply: ReplyHeader, inp: InputArchive) -> None:
+        cnxn = self.cnxn
+        sasl = self._sasl
+        if reply.xid != self._sasl_xid:
+            raise IOError(f"Xid out of order during SASL authentication. Got Xid {reply.xid}, "
+                          f"expected Xid {self._sasl_xid}")
+        token = None
+        try:
+            token = SetSASLResponse.deserialize(inp).token
+        except JuteError:
+            if reply.err == 0:
+                raise
+        next_token = sasl.respond_to_server(reply.err, token)
+        if next_token is not None:
+            self._send_sasl_token(next_token)
+        elif sasl.state is SaslState.COMPLETE:
+            cnxn.event_thread.queue_event(WatchedEvent(EventType.None_, KeeperState.SaslAuthenticated, None))
+            # What waited for the exchange may go now.
+            self._fill_outbuf()
+            self._flush()
+        else:
+            cnxn._set_state(States.AUTH_FAILED)
+            cnxn.event_thread.queue_event(WatchedEvent(EventType.None_, KeeperState.AuthFailed, None))
 
     # -- I/O ------------------------------------------------------------------------------------------
 
@@ -914,6 +968,8 @@ class SendThread(threading.Thread):
     def _fill_outbuf(self) -> None:
         """Encode queued packets (assigning xids) into the output buffer."""
         cnxn = self.cnxn
+        if self._sasl is not None and self._sasl.in_progress:
+            return  # only SASL packets until the exchange ends
         while len(self._outbuf) < 65536:
             packet = cnxn.take_outgoing()
             if packet is None:
@@ -998,6 +1054,9 @@ class SendThread(threading.Thread):
             path = cnxn.strip_chroot(event.path)
             cnxn.event_thread.queue_event(WatchedEvent.from_wire(event.type, event.state, path))
             return
+        if self._sasl is not None and self._sasl.in_progress:
+            self._read_sasl_response(reply, inp)
+            return
         if not self._pending:
             raise IOError(f"Nothing in the queue, but got {xid}")
         packet = self._pending.popleft()
@@ -1069,6 +1128,7 @@ class SendThread(threading.Thread):
         self._connecting = False
         self._handshaking = False
         self._primed = False
+        self._sasl = None
         self._interest = 0
         self._inbuf.clear()
         self._outbuf.clear()

@@ -45,6 +45,13 @@ Choices made where Java has several signatures:
   sends the prefix as given).
 * ``wait_connected(timeout)`` is a zkpy addition: wait until the client is
   connected (or closed).
+* Security: ``ssl_context=`` (TLS) and ``sasl=("DIGEST-MD5", user,
+  password)`` (SASL) are given directly; ``client_config=`` (a
+  :class:`~zkpy.client.zk_client_config.ZKClientConfig`, Java's
+  ``ZKClientConfig`` argument) supplies whichever of the two is not given,
+  from ``zookeeper.client.secure``/``zookeeper.ssl.*`` and the JAAS
+  ``Client`` section. Unlike Java's, the client reads no system properties
+  by itself: without these arguments it uses neither TLS nor SASL.
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ from .watch_manager import (
     WatchDeregistration, ZKWatchManager,
 )
 from .watcher import Watcher
+from .zookeeper_sasl_client import SaslArg, sasl_credentials
 
 LOG = logging.getLogger(__name__)
 
@@ -103,11 +111,31 @@ class ZooKeeper:
         ``ssl.create_default_context(cafile="ca.pem")`` plus
         ``load_cert_chain("client.pem", "client.key")`` for a client
         certificate (Java: ``zookeeper.client.secure`` and ``zookeeper.ssl.*``).
+    :param sasl: authenticate every connection with SASL DIGEST-MD5 before
+        anything else: ``("DIGEST-MD5", username, password)`` or a
+        :class:`~zkpy.client.zookeeper_sasl_client.SaslCredentials` (Java:
+        a JAAS ``Client`` section). The session then has the id
+        ``sasl:<username>``; the default watcher gets ``SaslAuthenticated``
+        after each successful exchange, and a failed one ends the client
+        with ``AuthFailed`` (requests raise AuthFailedException).
+        ``wait_connected`` returns at SyncConnected, before the exchange
+        ends; requests wait for it in any case.
+    :param client_config: a :class:`~zkpy.client.zk_client_config.ZKClientConfig`;
+        TLS and SASL come from it unless ``ssl_context`` / ``sasl`` are given.
     """
 
     def __init__(self, connect_string: str, session_timeout: int, watcher: Optional[Watcher] = None, *,
                  session_id: int = 0, session_passwd: Optional[bytes] = None, can_be_read_only: bool = False,
-                 host_provider=None, disable_auto_watch_reset: bool = False, ssl_context=None):
+                 host_provider=None, disable_auto_watch_reset: bool = False, ssl_context=None,
+                 sasl: SaslArg = None, client_config=None):
+        if client_config is not None:
+            if ssl_context is None:
+                ssl_context = client_config.ssl_context()
+            if sasl is None:
+                sasl = client_config.sasl_credentials()
+            disable_auto_watch_reset = disable_auto_watch_reset or client_config.get_bool(
+                client_config.DISABLE_AUTO_WATCH_RESET)
+        credentials = sasl_credentials(sasl)
         parser = ConnectStringParser(connect_string)
         self._chroot = parser.chroot_path
         if host_provider is None:
@@ -117,7 +145,8 @@ class ZooKeeper:
         LOG.info("Initiating client connection, connectString=%s sessionTimeout=%d watcher=%r",
                  connect_string, session_timeout, watcher)
         self._cnxn = ClientCnxn(self._chroot, host_provider, session_timeout, self._watch_manager,
-                                session_id, session_passwd, can_be_read_only, ssl_context=ssl_context)
+                                session_id, session_passwd, can_be_read_only, ssl_context=ssl_context,
+                                sasl=credentials)
         if session_id:
             # The caller vouches for the session: send its id even before we
             # have met a read-write server.

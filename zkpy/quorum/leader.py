@@ -135,6 +135,7 @@ class Leader:
         self.zk = LeaderZooKeeperServer(peer, self)
         self._lock = threading.Condition()  # learners and the tick loop
         self._learners: list[LearnerHandler] = []
+        self._recheck = False
         self._epoch_cond = threading.Condition()  # Java: synchronized (connectingFollowers)
         self.connecting_followers: set[int] = set()
         self.waiting_for_new_epoch = True
@@ -204,6 +205,8 @@ class Leader:
         with self._lock:
             if handler in self._learners:
                 self._learners.remove(handler)
+            self._recheck = True  # is there still a quorum? (see _broadcast_loop)
+            self._lock.notify_all()
 
     def learner_handlers(self) -> list["LearnerHandler"]:
         with self._lock:
@@ -493,33 +496,45 @@ class Leader:
         self.started.set()
 
     def _broadcast_loop(self) -> None:
+        """Ping every half tick; step down once the synced voters are no quorum.
+
+        Unlike Java, the tick follows the clock (a leader that was stopped,
+        say by SIGSTOP, finds every deadline passed at once), and a learner
+        that goes away makes us check at once instead of at the next tick:
+        an old leader that lost its quorum stops serving stale reads sooner.
+        """
         peer = self.peer
-        tick_skip = True  # we ping twice a tick: the tick advances every other round
+        half_tick = peer.tick_time / 2000.0
+        start = time.monotonic()
+        next_round = start + half_tick
         shutdown_message = None
         while True:
             with self._lock:
-                end = time.monotonic() + peer.tick_time / 2000.0
-                while not self.is_shutdown:
-                    remaining = end - time.monotonic()
+                while not self.is_shutdown and not self._recheck:
+                    remaining = next_round - time.monotonic()
                     if remaining <= 0:
                         break
                     self._lock.wait(remaining)
                 if self.is_shutdown:
                     return
-                if not tick_skip:
-                    peer.tick += 1
+                self._recheck = False
+                now = time.monotonic()
+                rounds = int((now - start) / half_tick)
+                peer.tick = max(peer.tick, rounds // 2)
+                ping = now >= next_round
+                if ping:
+                    next_round = start + (rounds + 1) * half_tick
                 synced = {peer.my_id} | {h.sid for h in self._learners
                                          if h.sid is not None and h.is_participant and h.synced()}
                 if not peer.running or not self.zk.is_running():
                     shutdown_message = "Unexpected internal error"
                     break
-                if not tick_skip and not all(qv.contains_quorum(synced) for qv in peer.verifiers()):
+                if not all(qv.contains_quorum(synced) for qv in peer.verifiers()):
                     shutdown_message = ("Not sufficient followers synced, only synced with sids: [ "
                                         + ",".join("[" + ", ".join(str(s) for s in sorted(synced)) + "]"
                                                    for _ in peer.verifiers()) + " ]")
                     break
-                tick_skip = not tick_skip
-                handlers = list(self._learners)
+                handlers = list(self._learners) if ping else []
             for handler in handlers:
                 handler.ping()
         if shutdown_message is not None:

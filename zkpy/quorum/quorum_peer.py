@@ -119,7 +119,7 @@ class QuorumPeer(threading.Thread):
     """A peer of an ensemble (see the module docstring)."""
 
     def __init__(self, config: ServerConfig, *, cnxn_factory=None, zk_db: Optional[ZKDatabase] = None,
-                 on_fatal_error: Optional[Callable[[int], None]] = None, services=None):
+                 on_fatal_error: Optional[Callable[[int], None]] = None, services=None, secure_cnxn_factory=None):
         super().__init__(name=f"QuorumPeer[myid={config.server_id}]", daemon=True)
         self.config = config
         self.my_id = config.server_id
@@ -152,6 +152,8 @@ class QuorumPeer(threading.Thread):
                                digest_enabled=config.digest_enabled)
         self.zk_db = zk_db
         self.cnxn_factory = cnxn_factory
+        #: The TLS client port's factory (``secureClientPort``), served like the plain one.
+        self.secure_cnxn_factory = secure_cnxn_factory
         self.services = services
         self.read_only_mode_enabled = config.read_only_mode_enabled
         self._ro_lock = threading.Lock()
@@ -314,12 +316,12 @@ class QuorumPeer(threading.Thread):
         to a role's server (None: nobody serves; the factory then answers
         four-letter words as not serving)."""
         self.set_admin_zk_server(zks)
-        factory = self.cnxn_factory
-        if factory is None:
-            return
-        factory.set_zk_server(zks)
-        if zks is None:
-            factory.close_all("the quorum role ended")
+        for factory in (self.cnxn_factory, self.secure_cnxn_factory):
+            if factory is None:
+                continue
+            factory.set_zk_server(zks)
+            if zks is None:
+                factory.close_all("the quorum role ended")
 
     def set_admin_zk_server(self, zks) -> None:
         """The server the AdminServer and /metrics report on (Java:
@@ -354,7 +356,12 @@ class QuorumPeer(threading.Thread):
             plain = format_address(host, port)
         else:
             plain = "disabled"
-        self.name = f"QuorumPeer[myid={self.my_id}](plain={plain})(secure=disabled)"
+        secure = "disabled"
+        if self.secure_cnxn_factory is not None:
+            self.secure_cnxn_factory.quorum_peer = self
+            self.secure_cnxn_factory.start()
+            secure = format_address(*self.secure_cnxn_factory.local_address)
+        self.name = f"QuorumPeer[myid={self.my_id}](plain={plain})(secure={secure})"
         self.start_leader_election()
         super().start()
 
@@ -510,6 +517,8 @@ class QuorumPeer(threading.Thread):
                 observer.shutdown()
             if self.cnxn_factory is not None:
                 self.cnxn_factory.shutdown()
+            if self.secure_cnxn_factory is not None:
+                self.secure_cnxn_factory.shutdown()
             if self.election is not None:
                 self.election.shutdown()
             elif self.qcm is not None:
@@ -535,6 +544,7 @@ class QuorumPeerMain:
         self.config = config
         self.peer: Optional[QuorumPeer] = None
         self.factory = None
+        self.secure_factory = None
         self.services = None
         self.exit_code = 0
         self._stopped = threading.Event()
@@ -542,23 +552,37 @@ class QuorumPeerMain:
     def start(self) -> None:
         from ..server.cnxn_factory import NIOServerCnxnFactory
 
+        from ..server.sasl.jaas import configure_sasl_login
+        from ..server.ssl_config import X509Settings
+
         cfg = self.config
         address = cfg.client_address
+        # As ZooKeeperServerMain: both client ports, each with the SASL login.
+        factory_args = dict(
+            max_client_cnxns=cfg.max_client_cnxns, max_buffer=cfg.jute_max_buffer,
+            listen_backlog=cfg.client_port_listen_backlog, sessionless_timeout_ms=cfg.sessionless_cnxn_timeout,
+            max_cnxns=cfg.max_cnxns, four_letter_whitelist=cfg.four_letter_word_whitelist,
+            sasl_login=configure_sasl_login(cfg.properties),
+        )
         if address is not None:
-            self.factory = NIOServerCnxnFactory(
-                address[0], address[1], max_client_cnxns=cfg.max_client_cnxns, max_buffer=cfg.jute_max_buffer,
-                listen_backlog=cfg.client_port_listen_backlog,
-                sessionless_timeout_ms=cfg.sessionless_cnxn_timeout, max_cnxns=cfg.max_cnxns,
-                four_letter_whitelist=cfg.four_letter_word_whitelist,
-            )
+            self.factory = NIOServerCnxnFactory(address[0], address[1], **factory_args)
+        secure_address = cfg.secure_client_address
+        if secure_address is not None:
+            x509 = X509Settings.from_properties(cfg.properties)
+            self.secure_factory = NIOServerCnxnFactory(
+                secure_address[0], secure_address[1], ssl_context=x509.create_server_context(),
+                x509_auth_provider=x509.auth_provider, **factory_args)
         from ..server.server_services import ServerServices
 
         self.services = ServerServices(cfg)
         self.services.start()
-        self.peer = QuorumPeer(cfg, cnxn_factory=self.factory, on_fatal_error=self._fatal, services=self.services)
+        self.peer = QuorumPeer(cfg, cnxn_factory=self.factory, on_fatal_error=self._fatal, services=self.services,
+                               secure_cnxn_factory=self.secure_factory)
         self.peer.start()
         if self.factory is not None:
             LOG.info("binding to port %s", format_address(*self.factory.local_address))
+        if self.secure_factory is not None:
+            LOG.info("binding to secure port %s", format_address(*self.secure_factory.local_address))
 
     def _fatal(self, code: int) -> None:
         self.exit_code = code
@@ -570,8 +594,10 @@ class QuorumPeerMain:
         try:
             if self.peer is not None:
                 self.peer.shutdown()
-            elif self.factory is not None:
-                self.factory.shutdown()
+            else:
+                for factory in (self.factory, self.secure_factory):
+                    if factory is not None:
+                        factory.shutdown()
             if self.services is not None:
                 self.services.shutdown()
         finally:

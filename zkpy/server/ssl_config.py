@@ -49,6 +49,12 @@ What zkpy does differently, on purpose:
 * ``ssl.enabledProtocols`` becomes a range (lowest..highest named version).
 * ``ssl.crl`` / ``ssl.ocsp`` revocation checks are not implemented (a
   warning says so when they are enabled).
+
+The same settings make the *client's* context too
+(:meth:`X509Settings.create_client_context`, for ``zookeeper.client.secure``
+in :mod:`zkpy.client.zk_client_config`): the key store is then optional
+(a client certificate), the trust store checks the server's certificate,
+and ``ssl.hostnameVerification`` checks its name against the host dialled.
 """
 
 from __future__ import annotations
@@ -312,4 +318,45 @@ class X509Settings:
                 ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         if self.crl_enabled or self.ocsp_enabled:
             LOG.warning("ssl.crl / ssl.ocsp: certificate revocation checks are not implemented by zkpy")
+        return ctx
+
+    def create_client_context(self) -> ssl.SSLContext:
+        """A client's context (Java: ``ClientX509Util`` as ``ClientCnxnSocketNetty``
+        uses it): the key store, when set, is the client certificate; the
+        trust store (else the system's CAs) checks the server's; the
+        server's name is checked unless ``ssl.hostnameVerification=false``.
+        Raises :class:`X509Exception`."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        low, high = self._versions()
+        try:
+            if low is not None:
+                ctx.minimum_version = low
+                ctx.maximum_version = high
+        except (ValueError, ssl.SSLError) as e:
+            raise X509Exception(f"ssl.protocol / ssl.enabledProtocols: {e}") from None
+        if self.key_store_location:
+            _require_pem("keyStore", _store_type("keyStore", self.key_store_location, self.key_store_type),
+                         self.key_store_location)
+            try:
+                ctx.load_cert_chain(self.key_store_location, password=self.key_store_password or None)
+            except (OSError, ssl.SSLError) as e:
+                raise X509Exception(f"Failed to create KeyManager from {self.key_store_location}: "
+                                    f"{getattr(e, 'strerror', None) or e}") from None
+        if self.trust_store_location:
+            _require_pem("trustStore", _store_type("trustStore", self.trust_store_location,
+                                                   self.trust_store_type), self.trust_store_location)
+            try:
+                ctx.load_verify_locations(cafile=self.trust_store_location)
+            except (OSError, ssl.SSLError) as e:
+                raise X509Exception(f"Failed to create TrustManager from {self.trust_store_location}: "
+                                    f"{getattr(e, 'strerror', None) or e}") from None
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        ctx.check_hostname = self.hostname_verification
+        if not self._set_ciphers(ctx) and ctx.maximum_version in (ssl.TLSVersion.MAXIMUM_SUPPORTED,
+                                                                 ssl.TLSVersion.TLSv1_3):
+            if ctx.minimum_version == ssl.TLSVersion.TLSv1_3:
+                raise X509Exception("ssl.protocol / ssl.enabledProtocols allow only TLSv1.3, but ssl.ciphersuites "
+                                    "names no TLS 1.3 suite (e.g. TLS_AES_128_GCM_SHA256)")
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # as Java 3.8.0's default suites: no TLS 1.3
         return ctx

@@ -47,6 +47,8 @@ class ZKDatabase:
         self.max_committed_log = 0
         #: Held while a txn is applied and added to the committed log (Java: logLock).
         self.log_lock = threading.RLock()
+        #: Bytes a SNAP reader took past the snapshot (see deserialize_snapshot).
+        self.snapshot_leftover = b""
 
     # -- loading ----------------------------------------------------------------
     def load_database(self) -> int:

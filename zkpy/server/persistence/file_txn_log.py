@@ -448,10 +448,28 @@ class FileTxnLog:
         buf = self._buf
         if not buf or self._fd is None:
             return
-        with memoryview(buf) as mv:
-            done = 0
-            while done < len(mv):
-                done += os.write(self._fd, mv[done:])
+        start = self._position - len(buf)  # file offset of the first buffered entry
+        try:
+            with memoryview(buf) as mv:
+                done = 0
+                while done < len(mv):
+                    done += os.write(self._fd, mv[done:])
+        except OSError as e:
+            # A full or failing disk. No buffered entry was acknowledged (that
+            # waits for commit), so drop them all and cut the file back to the
+            # last whole entry: later reads (a reload, an election) then see a
+            # clean log instead of retrying this write, and appends can go on
+            # once there is room. (A new buffer: a view of the old one may live on.)
+            self._buf = bytearray()
+            self._position = start
+            try:
+                os.ftruncate(self._fd, start)
+                os.lseek(self._fd, start, os.SEEK_SET)
+                self._file_size = start
+            except OSError as e2:
+                LOG.error("Cannot cut %s back to offset %d after a failed write: %s", self._file, start, e2)
+            LOG.error("Writing to %s failed (%s); dropped the txns not yet written", self._file, e)
+            raise
         buf.clear()
 
     def commit(self) -> None:

@@ -1,5 +1,8 @@
 """The server side of SASL DIGEST-MD5 (RFC 2831), authentication only.
 
+The RFC 2831 primitives (directive parsing, the response digest) are shared
+with the client in :mod:`zkpy.sasl.digest_md5`.
+
 Java: the JDK's ``com.sun.security.sasl.digest.DigestMD5Server`` as
 ZooKeeper creates it (``Sasl.createSaslServer("DIGEST-MD5", "zookeeper",
 "zk-sasl-md5", ...)``) with ``SaslServerCallbackHandler`` answering the
@@ -26,140 +29,26 @@ nothing for a plain user name and are not implemented).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import logging
-import os
 from collections.abc import Callable
 from typing import Optional
 
+from ...sasl.digest_md5 import (
+    DEFAULT_PROTOCOL, DEFAULT_SERVER_NAME, SaslException, as_utf8, parse_directives, quote, random_nonce,
+    response_value,
+)
+
 LOG = logging.getLogger(__name__)
 
+# The RFC 2831 primitives live in zkpy.sasl.digest_md5 (the client uses them too); re-exported here.
 __all__ = ["SaslException", "DigestMD5Server", "parse_directives", "quote", "response_value",
            "DEFAULT_PROTOCOL", "DEFAULT_SERVER_NAME"]
-
-#: ZooKeeper's service name and the fixed "host" of its DIGEST-MD5 server
-#: (``SecurityUtils``): clients use ``digest-uri="zookeeper/zk-sasl-md5"``.
-DEFAULT_PROTOCOL = "zookeeper"
-DEFAULT_SERVER_NAME = "zk-sasl-md5"
 
 #: Directives that may appear at most once in a digest-response (RFC 2831 2.1.2).
 _SINGLE = frozenset({"username", "realm", "nonce", "cnonce", "nc", "qop", "digest-uri", "response",
                      "maxbuf", "charset", "cipher", "authzid"})
 _MAX_TOKEN = 4096  # RFC 2831: a digest-response is at most 4096 bytes
-
-
-class SaslException(Exception):
-    """The exchange failed (Java: ``javax.security.sasl.SaslException``)."""
-
-
-def parse_directives(token: bytes) -> list[tuple[str, str]]:
-    """Split ``name=value, name="quoted \\"value\\""`` into (name, value) pairs.
-
-    Names are lower-cased (they are case-insensitive); values keep their
-    case, with quotes and backslash escapes removed. Empty list elements
-    (``a=1,,b=2``) are allowed, as RFC 2831's ``#rule`` says. The bytes are
-    read as ISO 8859-1 (one character per byte; see :func:`_as_utf8` for
-    charset=utf-8). Raises :class:`SaslException` on a malformed token.
-    """
-    text = token.decode("latin-1")
-    pairs: list[tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t\r\n,":
-            i += 1
-        if i >= n:
-            break
-        start = i
-        while i < n and text[i] not in "= \t\r\n,":
-            i += 1
-        name = text[start:i].lower()
-        while i < n and text[i] in " \t\r\n":
-            i += 1
-        if not name or i >= n or text[i] != "=":
-            raise SaslException(f"DIGEST-MD5: malformed directive near {text[start:start + 20]!r}")
-        i += 1
-        while i < n and text[i] in " \t\r\n":
-            i += 1
-        if i < n and text[i] == '"':
-            i += 1
-            value = []
-            while True:
-                if i >= n:
-                    raise SaslException(f"DIGEST-MD5: unterminated quoted value of {name}")
-                c = text[i]
-                if c == "\\" and i + 1 < n:
-                    value.append(text[i + 1])
-                    i += 2
-                elif c == '"':
-                    i += 1
-                    break
-                else:
-                    value.append(c)
-                    i += 1
-            pairs.append((name, "".join(value)))
-        else:
-            start = i
-            while i < n and text[i] not in ", \t\r\n":
-                i += 1
-            pairs.append((name, text[start:i]))
-        while i < n and text[i] in " \t\r\n":
-            i += 1
-        if i < n and text[i] != ",":
-            raise SaslException(f"DIGEST-MD5: expected ',' after {name}")
-    return pairs
-
-
-def quote(value: str) -> str:
-    """A quoted-string with ``"`` and ``\\`` escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _encode(text: str, utf8: bool) -> bytes:
-    """RFC 2831 2.1.2.1: with charset=utf-8, a string that fits ISO 8859-1 is
-    hashed as ISO 8859-1, any other as UTF-8; without it, ISO 8859-1."""
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        if not utf8:
-            raise SaslException("DIGEST-MD5: a non-ISO-8859-1 name or password needs charset=utf-8") from None
-        return text.encode("utf-8")
-
-
-def _as_utf8(value: str) -> str:
-    """A value parsed as ISO 8859-1, read again as the UTF-8 it was sent as."""
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except UnicodeDecodeError:
-        raise SaslException("DIGEST-MD5: charset=utf-8, but a value is not UTF-8") from None
-
-
-def _hex_md5(data: bytes) -> bytes:
-    return hashlib.md5(data).hexdigest().encode("ascii")
-
-
-def response_value(*, username: str, realm: str, password: str, nonce: str, cnonce: str, nc: str,
-                   qop: str, digest_uri: str, authzid: Optional[str] = None, utf8: bool = True,
-                   for_server: bool = False) -> str:
-    """The ``response`` value of RFC 2831 2.1.2.1 (``for_server``: the
-    ``rspauth`` value of 2.1.3, whose A2 lacks "AUTHENTICATE")."""
-    def raw(value: str) -> bytes:  # the bytes that were on the wire
-        return value.encode("utf-8" if utf8 else "latin-1")
-
-    user_realm_pass = b":".join((_encode(username, utf8), _encode(realm, utf8), _encode(password, utf8)))
-    a1 = hashlib.md5(user_realm_pass).digest() + b":" + raw(nonce) + b":" + raw(cnonce)
-    if authzid:
-        a1 += b":" + raw(authzid)
-    a2 = (b"" if for_server else b"AUTHENTICATE") + b":" + raw(digest_uri)
-    if qop in ("auth-int", "auth-conf"):
-        a2 += b":00000000000000000000000000000000"
-    kd = b":".join((_hex_md5(a1), raw(nonce), raw(nc), raw(cnonce), raw(qop), _hex_md5(a2)))
-    return _hex_md5(kd).decode("ascii")
-
-
-def _random_nonce() -> str:
-    return base64.b64encode(os.urandom(30)).decode("ascii")
 
 
 class DigestMD5Server:
@@ -175,7 +64,7 @@ class DigestMD5Server:
     mechanism = "DIGEST-MD5"
 
     def __init__(self, password_of: Callable[[str], Optional[str]], *, protocol: str = DEFAULT_PROTOCOL,
-                 server_name: str = DEFAULT_SERVER_NAME, nonce_factory: Callable[[], str] = _random_nonce):
+                 server_name: str = DEFAULT_SERVER_NAME, nonce_factory: Callable[[], str] = random_nonce):
         self._password_of = password_of
         self.protocol = protocol
         self.server_name = server_name
@@ -229,7 +118,7 @@ class DigestMD5Server:
             raise SaslException(f"DIGEST-MD5: unsupported charset {charset!r}")
         utf8 = charset is not None
         if utf8:  # else the values stay ISO 8859-1 (RFC 2831 2.1.2)
-            fields = {name: _as_utf8(value) for name, value in fields.items()}
+            fields = {name: as_utf8(value) for name, value in fields.items()}
         for required in ("username", "nonce", "cnonce", "nc", "digest-uri", "response"):
             if required not in fields:
                 raise SaslException(f"DIGEST-MD5: the digest-response has no {required}")
