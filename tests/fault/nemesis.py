@@ -26,6 +26,7 @@ import dataclasses
 import logging
 import os
 import random
+import sys
 import time
 from collections import Counter
 from typing import Optional, Sequence
@@ -164,6 +165,10 @@ class Nemesis:
         die with the thread that started them (PR_SET_PDEATHSIG), so
         restarts must come from the test's own thread."""
         LOG.info("nemesis seed %d, faults %s", self.seed, self.kinds)
+        # Up front, so that a run that fails or hangs can still be replayed
+        # with ZKPY_FAULT_SEED (pytest shows it with the failure's output).
+        sys.stderr.write(f"nemesis seed {self.seed} (replay: ZKPY_FAULT_SEED={self.seed})\n")
+        sys.stderr.flush()
         deadline = time.monotonic() + duration
         try:
             while True:
