@@ -17,20 +17,7 @@ import pytest
 
 from zkpy.testing import TestingCluster, TestingServer
 
-
-def wait_until(predicate, timeout=15.0, what="condition", cluster=None):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            detail = ""
-            if cluster is not None:
-                detail = f" modes={cluster.modes()}\n" + "\n".join(
-                    f"--- peer {sid}:\n{cluster.log_tail(sid, 12)}" for sid in cluster.sids)
-            raise AssertionError(f"timed out waiting for {what}{detail}")
-        time.sleep(0.05)
+from .zab_util import wait_until
 
 
 def epoch_file(cluster, sid, name):

@@ -55,6 +55,7 @@ from ..server.request import Request
 from ..server.txn_codec import serialize_txn
 from .initial_message import format_address
 from .proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
+from .quorum_cnx_manager import _close_socket, _read_exact
 from .quorum_packet import (
     ACK, ACKEPOCH, COMMIT, FOLLOWERINFO, INFORM, LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL,
     PROTOCOL_VERSION, REQUEST, REVALIDATE, SNAP, SYNC, UPTODATE, describe, epoch_of, make_zxid,
@@ -107,24 +108,6 @@ class ProposalStats:
         return f"{self.last}/{self.min}/{self.max}"
 
 
-def _close(sock: Optional[socket.socket]) -> None:
-    if sock is None:
-        return
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
-        sock.close()
-    except OSError:
-        pass
-
-
-def _read_exact(reader, n: int) -> bytes:
-    data = reader.read(n)
-    if data is None or len(data) < n:
-        raise EOFError("the connection was closed")
-    return data
 
 
 class Leader:
@@ -555,7 +538,7 @@ class Leader:
             self.cnx_acceptor.halt()
         else:
             for server in self.server_sockets:
-                _close(server)
+                _close_socket(server)
         self.peer.set_zk_server(None)
         with self.zab_lock:
             self.allowed_to_commit = False
@@ -605,7 +588,7 @@ class LearnerCnxAcceptor:
                 time.sleep(0.1)
                 continue
             if self._stop:
-                _close(sock)
+                _close_socket(sock)
                 break
             sock.settimeout(peer.tick_time * peer.init_limit / 1000.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -613,12 +596,12 @@ class LearnerCnxAcceptor:
                 LearnerHandler(sock, self.leader).start()
             except OSError as e:  # the learner hung up before we looked at it
                 LOG.warning("Could not start a LearnerHandler: %s", e)
-                _close(sock)
+                _close_socket(sock)
 
     def halt(self) -> None:
         self._stop = True
         for server in self.leader.server_sockets:
-            _close(server)  # shutdown() wakes the blocked accept()
+            _close_socket(server)  # shutdown() wakes the blocked accept()
         for thread in self._threads:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(5)
@@ -844,5 +827,5 @@ class LearnerHandler(threading.Thread):
             self._closed = True
             self._running = False
         self._queue.put(_DEATH)
-        _close(self.sock)  # wakes our thread's blocked read; it closes the reader itself
+        _close_socket(self.sock)  # wakes our thread's blocked read; it closes the reader itself
         self.leader.remove_learner_handler(self)
