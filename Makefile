@@ -1,6 +1,18 @@
-# zkpy: `make run` starts a standalone server, `make test` runs the tests,
-# `make test-fault` the fault tier.
-# Run make from the repository root: relative paths in conf/ resolve there.
+# zkpy. Run make from the repository root: relative paths in conf/ resolve there.
+#
+#   make run              start a 3-peer localhost ensemble (conf/ensemble/) in the
+#                         background, wait for its leader, print how to connect
+#   make ensemble N=5     the same with N peers (configs generated in data/ensemble-N/conf)
+#   make status           each peer's mode (and the standalone server's), or "not running"
+#   make stop             stop every peer and a standalone server started in the background
+#   make standalone       one standalone server in the foreground (CONF, Ctrl-C stops it)
+#   make clean-data       stop the servers, remove their data and logs (under DATA)
+#   make test             the tests; `make test-fault` the fault tier; `make bench`
+#
+# Each peer runs through bin/zkServer.sh start, so bin/zkServer.sh status|stop|restart
+# <its zoo.cfg> work too. Peer K of an N-peer ensemble listens for clients on
+# CLIENT_PORT+K-1 (quorum QUORUM_PORT+K-1, election ELECTION_PORT+K-1), keeps its
+# data in DATA/ensemble-N/K and logs to DATA/ensemble-N/logs/K.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +21,21 @@ STAMP := $(VENV)/.zkpy-installed
 CONF ?= ./conf/zoo_sample.cfg
 PYTEST_ARGS ?=
 
-.PHONY: install run test clean
+# The ensemble: `make run` uses the configs in ENSEMBLE_CONF; `make ensemble`
+# generates N of them from the variables below (N=3 with the defaults is
+# exactly conf/ensemble). WAIT bounds the wait for a leader, in seconds.
+ENSEMBLE_CONF ?= ./conf/ensemble
+DATA ?= ./data
+N ?= 3
+CLIENT_PORT ?= 2181
+QUORUM_PORT ?= 2888
+ELECTION_PORT ?= 3888
+TICK ?= 2000
+WAIT ?= 60
+ENSEMBLE := $(VPY) -m zkpy.cli.ensemble
+KNOWN_SERVERS := --conf-dir $(ENSEMBLE_CONF) --data-root $(DATA) --standalone $(CONF)
+
+.PHONY: install run ensemble standalone status stop clean-data test clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +48,25 @@ $(STAMP): setup.cfg pyproject.toml | $(VPY)
 install: $(STAMP)
 
 run: install
-	@echo "zkpy standalone on 127.0.0.1:2181 ($(CONF)); stop with Ctrl-C. Connect with:"
+	@$(ENSEMBLE) run --conf-dir $(ENSEMBLE_CONF) --zkserver bin/zkServer.sh --timeout $(WAIT)
+
+ensemble: install
+	@$(ENSEMBLE) run --n $(N) --data-root $(DATA) --default-conf $(ENSEMBLE_CONF) \
+		--client-port $(CLIENT_PORT) --quorum-port $(QUORUM_PORT) --election-port $(ELECTION_PORT) \
+		--tick-time $(TICK) --zkserver bin/zkServer.sh --timeout $(WAIT)
+
+status: install
+	@$(ENSEMBLE) status $(KNOWN_SERVERS)
+
+stop: install
+	@$(ENSEMBLE) stop $(KNOWN_SERVERS)
+
+clean-data: install
+	@$(ENSEMBLE) clean-data $(KNOWN_SERVERS)
+
+standalone: install
+	@echo "zkpy standalone ($(CONF)); stop with Ctrl-C. Connect with:"
+	@echo "  bin/zkCli.sh -server 127.0.0.1:2181"
 	@echo "  $(VPY) -c \"from kazoo.client import KazooClient; zk = KazooClient('127.0.0.1:2181'); zk.start(); print(zk.get_children('/')); zk.stop()\""
 	@echo "  or Java's client: zkCli.sh -server 127.0.0.1:2181"
 	@echo "  or a four-letter word: echo srvr | nc 127.0.0.1 2181"
