@@ -29,13 +29,18 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
 from typing import Optional
 
 from ..defs import OpCode
+from ..server.cnxn_factory import reply_batch
 from ..server.processors.base import QueuedProcessor
 from ..server.request import REQUEST_OF_DEATH, Request
 
 LOG = logging.getLogger(__name__)
+
+#: Items handled per reply batch at most.
+_BATCH = 256
 
 _WRITES = frozenset({
     OpCode.create, OpCode.create2, OpCode.createTTL, OpCode.createContainer, OpCode.delete,
@@ -123,21 +128,32 @@ class CommitProcessor(QueuedProcessor):
         self.queue.put(_Commit(request, remote))
 
     def run(self) -> None:
-        get = self.queue.get
+        get, get_nowait = self.queue.get, self.queue.get_nowait
         ordering = self.ordering
         nxt = self.next
-        while True:
-            item = get()
-            if item is REQUEST_OF_DEATH:
-                break
-            if isinstance(item, _Commit):
-                ready = ordering.commit(item.request)
-                if item.remote and ready and ready[0] is item.request:
-                    self.zks.count_request_in()  # Final counts every request out
-            else:
-                ready = ordering.submit(item)
-            for request in ready:
-                nxt.process_request(request)
+        item = get()
+        while item is not REQUEST_OF_DEATH:
+            # What is queued now (up to a bound, so replies never wait long)
+            # is one reply batch: one send per connection.
+            with reply_batch():
+                for _ in range(_BATCH):
+                    if isinstance(item, _Commit):
+                        ready = ordering.commit(item.request)
+                        if item.remote and ready and ready[0] is item.request:
+                            self.zks.count_request_in()  # Final counts every request out
+                    else:
+                        ready = ordering.submit(item)
+                    for request in ready:
+                        nxt.process_request(request)
+                    try:
+                        item = get_nowait()
+                    except queue.Empty:
+                        item = None
+                        break
+                    if item is REQUEST_OF_DEATH:
+                        break
+            if item is None:
+                item = get()
         LOG.info("CommitProcessor exited loop!")
 
     def shutdown(self) -> None:

@@ -10,6 +10,13 @@ queue for the selector, up to ``max_outgoing_bytes``: a client that does
 not read its replies is disconnected there (Java's NIO server queues without
 bound). Real closes happen on the selector thread only.
 
+Replies are batched: inside a ``reply_batch()`` scope (the selector thread
+around each wake-up, the Sync/Commit threads around each group of requests)
+a thread queues what it produces per connection and writes each
+connection's share with one ``send()`` when the scope ends. Java's selector
+thread likewise writes queued replies in bulk; one system call per reply was
+the largest single cost of a busy zkpy server.
+
 The factory outlives a role's server: ``set_zk_server`` hands it a new
 one, and while there is none it still answers four-letter words.
 
@@ -53,6 +60,35 @@ _RECV_SIZE = 65536
 #: A non-blocking send or recv that could not proceed (plain or TLS).
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
+#: Per thread: the connections whose replies wait for the end of the
+#: thread's reply batch (``cnxns`` is None outside a batch).
+_batch = threading.local()
+_batch.cnxns = None
+
+
+def _current_batch():
+    return getattr(_batch, "cnxns", None)
+
+
+class reply_batch:
+    """A scope in which this thread's replies are queued per connection and
+    written with one ``send()`` per connection when the scope ends. Nested
+    scopes join the outermost one."""
+
+    __slots__ = ("_outermost",)
+
+    def __enter__(self) -> None:
+        self._outermost = _current_batch() is None
+        if self._outermost:
+            _batch.cnxns = []
+
+    def __exit__(self, *exc) -> None:
+        if self._outermost:
+            cnxns = _batch.cnxns
+            _batch.cnxns = None
+            for cnxn in cnxns:
+                cnxn.flush_batched()
+
 
 class NIOServerCnxn:
     """One client connection (Java: NIOServerCnxn)."""
@@ -68,6 +104,15 @@ class NIOServerCnxn:
         self._out_lock = threading.Lock()
         self._out_bytes = 0  # bytes in _out, capped by factory.max_outgoing_bytes
         self._overflowed = False
+        #: The socket took less than offered: the selector writes the rest.
+        self._blocked = False
+        #: Some thread's reply batch holds output of this connection.
+        self._batched = False
+        #: Requests of this connection handed to the processor chain, and
+        #: those Final has answered; equal when nothing is in flight. Each
+        #: counter has one writer (the selector thread; the Final thread).
+        self.requests_submitted = 0
+        self.requests_done = 0
         self.initialized = False
         self.paused = False
         self.closing = False
@@ -125,25 +170,59 @@ class NIOServerCnxn:
     def send_buffer(self, data: bytes) -> None:
         if self.closed or self._overflowed:
             return
+        batch = _current_batch()
         with self._out_lock:
-            if not self._out:
-                try:
-                    sent = self.sock.send(data)
-                except _WOULD_BLOCK:
-                    # TLS: the retry must offer the same bytes again (OpenSSL's rule).
-                    sent = 0
-                except OSError as e:
-                    LOG.debug("send to %s failed: %s", self.remote, e)
-                    self.factory.request_close(self)
-                    return
-                if sent == len(data):
+            if batch is None and not self._out:
+                sent = self._send_now(data)
+                if sent < 0 or sent == len(data):
                     return
                 data = data[sent:]
+                self._blocked = True
             self._out.append(data)
             self._out_bytes += len(data)
             if self._out_bytes > self.factory.max_outgoing_bytes:
                 self._drop_output()
                 return
+            if batch is not None:
+                if not self._batched:
+                    self._batched = True
+                    batch.append(self)
+                return
+        self.factory.request_write(self)
+
+    def _send_now(self, data: bytes) -> int:
+        """One non-blocking send under ``_out_lock``: the bytes taken, or -1
+        when the connection failed (its close is requested)."""
+        try:
+            return self.sock.send(data)
+        except _WOULD_BLOCK:
+            # TLS: the retry must offer the same bytes again (OpenSSL's rule).
+            return 0
+        except OSError as e:
+            LOG.debug("send to %s failed: %s", self.remote, e)
+            self._out.clear()
+            self._out_bytes = 0
+            self.factory.request_close(self)
+            return -1
+
+    def flush_batched(self) -> None:
+        """The end of a reply batch: write what is queued, in one send."""
+        with self._out_lock:
+            self._batched = False
+            if self._blocked or not self._out or self.closed:
+                return  # the selector is already writing, or nothing to do
+            out = self._out
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            sent = self._send_now(data)
+            if sent < 0:
+                return
+            if sent == len(data):
+                self._out_bytes = 0
+                return
+            out.append(data[sent:])
+            self._out_bytes = len(data) - sent
+            self._blocked = True
         self.factory.request_write(self)
 
     def _drop_output(self) -> None:
@@ -192,16 +271,20 @@ class NIOServerCnxn:
                 try:
                     sent = self.sock.send(data)
                 except _WOULD_BLOCK:
+                    self._blocked = True
                     return False
                 except OSError:
                     self._out.clear()
                     self._out_bytes = 0
+                    self._blocked = False
                     return True
                 self._out_bytes -= sent
                 if sent < len(data):
                     self._out[0] = data[sent:]
+                    self._blocked = True
                     return False
                 self._out.popleft()
+            self._blocked = False
             return True
 
     def has_output(self) -> bool:
@@ -414,38 +497,42 @@ class NIOServerCnxnFactory:
             except OSError as e:
                 LOG.warning("select failed: %s", e)
                 continue
-            for key, mask in events:
-                fileobj = key.fileobj
-                if fileobj is self._server:
-                    self._accept()
-                elif fileobj is self._wake_r:
-                    try:
-                        while self._wake_r.recv(4096):
-                            pass
-                    except (BlockingIOError, OSError):
-                        pass
-                else:
-                    cnxn = key.data
-                    if cnxn.handshaking:
+            with reply_batch():
+                self._handle_events(events)
+                self._process_pending()
+                if self._throttled and not self._should_throttle():
+                    for cnxn in self._throttled:
+                        cnxn.throttled = False
+                        self._update_interest(cnxn)
                         if not cnxn.closed:
-                            self._do_handshake(cnxn)
-                        continue
-                    if mask & selectors.EVENT_WRITE:
-                        self._do_write(cnxn)
-                    if mask & selectors.EVENT_READ and not cnxn.closed:
-                        self._do_read(cnxn)
-            self._process_pending()
-            if self._throttled and not self._should_throttle():
-                for cnxn in self._throttled:
-                    cnxn.throttled = False
-                    self._update_interest(cnxn)
-                    if not cnxn.closed:
-                        self._process_input(cnxn)
-                self._throttled.clear()
+                            self._process_input(cnxn)
+                    self._throttled.clear()
             now = time.monotonic()
             if now - last_sweep > 0.5:
                 last_sweep = now
                 self._sweep_sessionless(now)
+
+    def _handle_events(self, events) -> None:
+        for key, mask in events:
+            fileobj = key.fileobj
+            if fileobj is self._server:
+                self._accept()
+            elif fileobj is self._wake_r:
+                try:
+                    while self._wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            else:
+                cnxn = key.data
+                if cnxn.handshaking:
+                    if not cnxn.closed:
+                        self._do_handshake(cnxn)
+                    continue
+                if mask & selectors.EVENT_WRITE:
+                    self._do_write(cnxn)
+                if mask & selectors.EVENT_READ and not cnxn.closed:
+                    self._do_read(cnxn)
 
     def _should_throttle(self) -> bool:
         zks = self.zks

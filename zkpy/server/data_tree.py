@@ -16,10 +16,15 @@ Watch events carry the ACL of the node they are about (the parent's for
 NodeChildrenChanged), so a connection without READ on it is not told
 (ZooKeeper 3.8.4's fix for CVE-2024-23944; upstream 3.8.0 tells everyone).
 
-Thread model: one thread applies txns and serves reads (the request
-pipeline); a snapshot thread may read concurrently. Structural changes to
-the node dict happen under ``_lock`` and the snapshot copies the dict under
-that lock, so no thread ever iterates a dict that another one mutates.
+Thread model: one thread applies txns (the request pipeline) and
+``process_txn`` holds ``lock`` while it does, watch triggers included.
+Reads are served by that thread or, when their session has nothing in
+flight, by the selector thread holding ``lock`` (ZooKeeperServer.serve_read):
+a read then sees a txn whole or not at all, and a watch it sets is either
+in place before a change's trigger or set after the change is visible --
+Java gets the same from ``synchronized (node)``. A snapshot thread copies
+the node dict under ``lock``, so no thread ever iterates a dict that another
+one mutates.
 """
 
 from __future__ import annotations
@@ -126,7 +131,7 @@ class ProcessTxnResult:
 
 class DataTree:
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.nodes: dict[str, DataNode] = {}
         self.acl_cache = ReferenceCountedACLCache()
         self.ephemerals: dict[int, set[str]] = {}
@@ -180,11 +185,11 @@ class DataTree:
 
     def container_paths(self) -> list[str]:
         """A copy of the container paths (read by the ContainerManager's thread)."""
-        with self._lock:
+        with self.lock:
             return list(self.containers)
 
     def ttl_paths(self) -> list[str]:
-        with self._lock:
+        with self.lock:
             return list(self.ttls)
 
     def stat_node(self, path: str, watcher=None) -> Stat:
@@ -237,7 +242,7 @@ class DataTree:
         node = DataNode(data, self.acl_cache.convert_acls(acl), zxid, zxid, time, time, 0, 0, 0,
                         ephemeral_owner, zxid)
         kind = ephemeral_kind(ephemeral_owner)
-        with self._lock:
+        with self.lock:
             if parent.children is None:
                 parent.children = set()
             parent.children.add(name)
@@ -274,7 +279,7 @@ class DataTree:
         owner = node.ephemeral_owner
         kind = ephemeral_kind(owner)
         name = basename(path)
-        with self._lock:
+        with self.lock:
             del self.nodes[path]
             if parent.children is not None:
                 parent.children.discard(name)
@@ -428,6 +433,12 @@ class DataTree:
 
     # -- applying txns ----------------------------------------------------------
     def process_txn(self, hdr: TxnHeader, txn, is_sub_txn: bool = False) -> ProcessTxnResult:
+        if is_sub_txn:
+            return self._process_txn(hdr, txn, True)
+        with self.lock:
+            return self._process_txn(hdr, txn, False)
+
+    def _process_txn(self, hdr: TxnHeader, txn, is_sub_txn: bool) -> ProcessTxnResult:
         rc = ProcessTxnResult(hdr)
         t = hdr.type
         try:
@@ -511,7 +522,7 @@ class DataTree:
         writers. Nodes created after the copy are left out, nodes deleted
         after it are still written: replay of the log repairs both.
         """
-        with self._lock:
+        with self.lock:
             nodes = self.nodes.copy()
         stack = [ROOT]
         while stack:
@@ -526,7 +537,7 @@ class DataTree:
                 stack.extend(prefix + "/" + name for name in tuple(children))
 
     def begin_load(self) -> None:
-        with self._lock:
+        with self.lock:
             self.nodes = {}
             self.ephemerals = {}
             self.containers = set()

@@ -40,6 +40,8 @@ DIGEST_LOG_LIMIT = 1024
 _STAT = struct.Struct(">qqqqqiiiq")
 _ZOOKEEPER_SUBTREE = "/zookeeper/"
 _MASK64 = (1 << 64) - 1
+#: Txns that change their own node's digest and not the parent's.
+_OWN_NODE_ONLY = frozenset({OpCode.setData, OpCode.setACL, OpCode.reconfig, OpCode.check})
 
 
 def _signed64(value: int) -> int:
@@ -132,6 +134,7 @@ def _touched_paths(tree, txn_type: int, txn, session_id: int) -> set[str]:
         path = getattr(txn, "path", None)
         if path:
             touched.add(path)
-            if path != "/":
+            if path != "/" and txn_type not in _OWN_NODE_ONLY:
                 touched.add(parent_of(path))
     return touched
+

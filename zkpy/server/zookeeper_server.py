@@ -6,6 +6,13 @@ factory are handed to it (they outlive a role). A role subclass builds its
 own chain in ``setup_request_processors()``; the standalone chain is
 RequestThrottler -> Prep -> Sync -> Final.
 
+Reads whose connection has nothing in the chain skip it: the selector
+thread serves them through Final at once (``serve_read``), holding the
+DataTree's lock. Per-session order holds because nothing of the session is
+in flight; Java's CommitProcessor likewise lets a session's reads bypass
+the queue when the session has no pending write. A request crossing four
+threads costs more than serving the read.
+
 Auth packets are answered here, before the chain: a failed one gets
 AUTHFAILED and the connection is closed, while the session lives on until
 it expires (as in Java). SASL packets (op 102) and enforced authentication
@@ -47,6 +54,10 @@ from ..defs import EventType
 LOG = logging.getLogger(__name__)
 
 _MASK64 = (1 << 64) - 1
+
+#: Reads the selector thread may serve itself (see ``serve_read``).
+_DIRECT_READS = frozenset(int(op) for op in (OpCode.getData, OpCode.exists, OpCode.getChildren,
+                                             OpCode.getChildren2))
 
 
 class _ServerCnxnMe:
@@ -101,6 +112,8 @@ class ZooKeeperServer:
         self.secure_cnxn_factory = None  # the TLS port's factory (secureClientPort)
         self.session_tracker: SessionTracker | None = None
         self.first_processor = None
+        #: The chain's Final, which also answers the reads served at once.
+        self.final_processor: FinalRequestProcessor | None = None
         self.outstanding_changes = OutstandingChanges()
         self.outstanding_lock = threading.RLock()
         self._hzxid = 0
@@ -270,7 +283,30 @@ class ZooKeeperServer:
             return
         request = Request(cnxn, cnxn.session_id, header.xid, header.type, bytes(body),
                           auth_info=cnxn.auth_info, owner=SERVER_CNXN_ME)
-        self.submit_request(request)
+        if header.type in _DIRECT_READS and cnxn.requests_submitted == cnxn.requests_done:
+            self.serve_read(request)
+        else:
+            self.submit_request(request)
+
+    def serve_read(self, request: Request) -> None:
+        """Answer a read on this (the selector) thread: its connection has
+        no request in the chain, so nothing of its session can be overtaken.
+        Final runs under the DataTree's lock, as txns are applied."""
+        cnxn = request.cnxn
+        final = self.final_processor
+        if final is None or self.state is not State.RUNNING:
+            LOG.debug("Dropping request %r: server not running", request)
+            return
+        if not self.session_tracker.touch_session(request.session_id, cnxn.session_timeout):
+            LOG.debug("Dropping request %r: session 0x%x is gone or closing", request,
+                      request.session_id & _MASK64)
+            return
+        with self._count_lock:
+            self._outstanding += 1
+            self._in_process += 1
+        cnxn.requests_submitted += 1
+        with self.zk_db.data_tree.lock:
+            final.process_request(request)
 
     def _process_auth(self, cnxn, header, body) -> None:
         auth = AuthPacket.deserialize(InputArchive(body, max_buffer=self.max_buffer))
@@ -305,6 +341,8 @@ class ZooKeeperServer:
             return
         with self._count_lock:
             self._outstanding += 1
+        if cnxn is not None:
+            cnxn.requests_submitted += 1
         self.first_processor.process_request(request)
 
     def wait_for_in_process_below(self, limit: int) -> None:

@@ -2,7 +2,7 @@
 
 A processor has ``process_request(request)`` and ``shutdown()``; the
 threaded ones (``QueuedProcessor``) hand requests to their own thread
-through a ``queue.Queue``.
+through a ``queue.SimpleQueue``.
 """
 
 from .base import QueuedProcessor, RequestProcessor

@@ -25,12 +25,14 @@ class RequestProcessor:
 
 
 class QueuedProcessor(RequestProcessor):
-    """A processor with its own thread, fed through ``queue.Queue``."""
+    """A processor with its own thread, fed through a ``queue.SimpleQueue``
+    (C-implemented: a hand-off costs a fraction of ``queue.Queue``'s
+    Python-level Condition, and processors need no bound or task_done)."""
 
     def __init__(self, name: str, zks):
         self.name = name
         self.zks = zks
-        self.queue: queue.Queue[Request] = queue.Queue()
+        self.queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:

@@ -39,8 +39,19 @@ _MULTI_CREATE_RESULT = {
 class FinalRequestProcessor(RequestProcessor):
     def __init__(self, zks):
         self.zks = zks
+        zks.final_processor = self  # it answers the reads served outside the chain too
 
     def process_request(self, request: Request) -> None:
+        try:
+            self._process(request)
+        finally:
+            cnxn = request.cnxn
+            if cnxn is not None:
+                # After the reply is queued: a read served at once from now
+                # on comes after it (ZooKeeperServer.serve_read).
+                cnxn.requests_done += 1
+
+    def _process(self, request: Request) -> None:
         zks = self.zks
         rc = None
         if request.hdr is not None:

@@ -16,6 +16,7 @@ import queue
 import random
 import threading
 
+from ..cnxn_factory import reply_batch
 from ..request import REQUEST_OF_DEATH
 from .base import QueuedProcessor
 
@@ -70,8 +71,9 @@ class SyncRequestProcessor(QueuedProcessor):
     def _flush(self, to_flush: list) -> None:
         self.zks.zk_db.commit()
         nxt = self.next
-        for request in to_flush:
-            nxt.process_request(request)
+        with reply_batch():  # the group's replies: one send per connection
+            for request in to_flush:
+                nxt.process_request(request)
         to_flush.clear()
 
     def _start_snapshot(self) -> None:
