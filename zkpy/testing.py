@@ -20,7 +20,8 @@ interpreter exit, and ``close()`` / ``__exit__`` / ``__del__`` stop it.
 TLS: ``TestingServer(tls=True)`` / ``TestingCluster(tls=True)`` also serve a
 ``secureClientPort`` with throw-away certificates (:mod:`zkpy.testing_tls`):
 ``secure_connect_string``, ``ca_file``, ``client_cert_file``,
-``client_key_file``.
+``client_key_file``. ``TestingCluster(quorum_tls=True)``: the peers talk TLS
+to each other (``sslQuorum=true``), each with its own certificate.
 
 Note: ``PR_SET_PDEATHSIG`` fires when the *thread* that started the child
 exits, so start servers from a thread that lives as long as they should.
@@ -805,7 +806,15 @@ class TestingCluster:
         :class:`TestingServer`'s ``tls``), all with one set of certificates
         in ``<temp_dir>/tls``: :attr:`secure_connect_string`,
         :attr:`ca_file`, :attr:`client_cert_file`, :attr:`client_key_file`.
-        The peers talk to each other in plain TCP (zkpy has no quorum TLS).
+        The peers talk to each other in plain TCP unless ``quorum_tls``.
+    :param quorum_tls: the peers talk TLS to each other (``sslQuorum=true``,
+        election and quorum ports), each with its own certificate (``CN=peer<sid>``,
+        valid for ``localhost`` and ``127.0.0.1``) from one throw-away CA
+        in ``<temp_dir>/quorum-tls``: :attr:`quorum_pki` (a
+        :class:`~zkpy.testing_tls.TestPKI`), :meth:`quorum_keystore`.
+        True for every peer, or the sids that get ``sslQuorum=true`` (the
+        others get the certificates only: a rolling upgrade with
+        ``config={"portUnification": "true"}``).
 
     Faults: :meth:`kill`/:meth:`stop` a peer, :meth:`pause`/:meth:`resume`
     it (SIGSTOP/SIGCONT), :meth:`partition`/:meth:`heal` the network,
@@ -834,6 +843,7 @@ class TestingCluster:
         start: bool = False,
         partitionable: bool = False,
         tls: bool = False,
+        quorum_tls: bool | Sequence[int] = False,
     ) -> None:
         if n < 1 or observers < 0:
             raise ValueError("a cluster needs at least one voter and no negative observers")
@@ -865,6 +875,19 @@ class TestingCluster:
                 if self._owns_temp_dir:
                     shutil.rmtree(self._temp_dir, ignore_errors=True)
                 raise TestingServerError(f"TestingCluster(tls=True) cannot make its certificates: {e}") from None
+        self._quorum_pki = None
+        self._quorum_keystores: dict[int, str] = {}
+        if quorum_tls:
+            from .testing_tls import OpenSSLError, TestPKI
+
+            try:
+                self._quorum_pki = TestPKI(os.path.join(self._temp_dir, "quorum-tls"), "/CN=zkpy quorum test CA")
+                for sid in sids:
+                    self._quorum_keystores[sid] = self._quorum_pki.issue(f"peer{sid}", f"/O=zkpy/CN=peer{sid}").keystore
+            except OpenSSLError as e:
+                if self._owns_temp_dir:
+                    shutil.rmtree(self._temp_dir, ignore_errors=True)
+                raise TestingServerError(f"TestingCluster(quorum_tls=True) cannot make its certificates: {e}") from None
         self._network = None
         if partitionable:
             from zkpy.testing_network import PeerNetwork
@@ -886,6 +909,13 @@ class TestingCluster:
             cfg.update(initLimit=init_limit, syncLimit=sync_limit, standaloneEnabled="false")
             if sid in self.observers:
                 cfg["peerType"] = "observer"
+            if self._quorum_pki is not None:
+                ssl_quorum = quorum_tls is True or (quorum_tls is not False and sid in quorum_tls)
+                cfg.update({
+                    "sslQuorum": "true" if ssl_quorum else "false",
+                    "ssl.quorum.keyStore.location": self._quorum_keystores[sid], "ssl.quorum.keyStore.type": "PEM",
+                    "ssl.quorum.trustStore.location": self._quorum_pki.ca.cert, "ssl.quorum.trustStore.type": "PEM",
+                })
             cfg.update(config or {})
             self._peers[sid] = TestingServer(
                 self._client_ports[sid], host=host, tick_time=tick_time, config=cfg, jvm_flags=jvm_flags,
@@ -930,6 +960,15 @@ class TestingCluster:
     @property
     def ca_file(self) -> Optional[str]:
         return None if self._tls_files is None else self._tls_files.ca_file
+
+    @property
+    def quorum_pki(self):
+        """The :class:`~zkpy.testing_tls.TestPKI` of the peers' certificates (None without ``quorum_tls``)."""
+        return self._quorum_pki
+
+    def quorum_keystore(self, sid: int) -> Optional[str]:
+        """Peer ``sid``'s ``ssl.quorum.keyStore.location`` (None without ``quorum_tls``)."""
+        return self._quorum_keystores.get(sid)
 
     @property
     def client_cert_file(self) -> Optional[str]:

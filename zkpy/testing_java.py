@@ -62,6 +62,9 @@ _EXTRA_JARS = (
     "/usr/share/java/slf4j-log4j12.jar",
     "/usr/share/java/slf4j-api.jar",
 )
+#: On the classpath when present: Debian's manifest leaves out netty-codec,
+#: which quorum TLS (``UnifiedServerSocket``: sslQuorum, portUnification) needs.
+_OPTIONAL_JARS = ("/usr/share/java/netty-codec.jar",)
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 _LOG4J_PROPERTIES = """\
@@ -216,7 +219,8 @@ class JavaZooKeeperServer:
 
     @staticmethod
     def classpath(extra_first: Sequence[str] = ()) -> str:
-        return os.pathsep.join([*extra_first, ZOOKEEPER_JAR, *_EXTRA_JARS])
+        optional = [jar for jar in _OPTIONAL_JARS if os.path.isfile(jar)]
+        return os.pathsep.join([*extra_first, ZOOKEEPER_JAR, *_EXTRA_JARS, *optional])
 
     # -- properties -----------------------------------------------------------------------
 

@@ -210,3 +210,121 @@ def test_zkpy_restores_java_data_dir(tmp_path, java_server):
         assert (node.czxid, node.mzxid, node.version, node.aversion, node.ephemeral_owner) == \
             (stat.czxid, stat.mzxid, stat.version, stat.aversion, stat.ephemeralOwner), path
     snap_log.close()
+
+
+# -- a data dir written by one kind of server, served by the other ---------------------------------
+
+COMPRESSIONS = ["plain", "gz", "snappy"]
+
+
+def make_server(kind: str, root: Path, data: Path, compression: str):
+    """A standalone server of ``kind`` on ``data``, snapshotting every ~10 txns."""
+    flags = [] if compression == "plain" else [f"-Dzookeeper.snapshot.compression.method={compression}"]
+    if kind == "java":
+        server = JavaZooKeeperServer({"snapCount": 10, "dataDir": str(data)}, temp_dir=root, tick_time=2000,
+                                     jvm_flags=flags)
+    else:
+        from zkpy.testing import TestingServer
+
+        server = TestingServer(temp_dir=root, data_dir=data, tick_time=2000, config={"snapCount": 10},
+                               jvm_flags=flags)
+    return server
+
+
+def write_history(client, other):
+    """Creates, sets, deletes, a multi, a sequential node, ACLs, an error txn,
+    an ephemeral of a closed session and one of ``other``, still open."""
+    from kazoo.exceptions import NodeExistsError
+    from kazoo.security import make_acl
+
+    client.create("/app", b"root")
+    for i in range(25):
+        client.create(f"/app/n{i}", b"v%d" % i)
+        if i % 3 == 0:
+            client.set(f"/app/n{i}", b"w%d" % i)
+    for i in range(0, 25, 5):
+        client.delete(f"/app/n{i}")
+    with pytest.raises(NodeExistsError):
+        client.create("/app/n1")
+    tx = client.transaction()
+    tx.create("/app/multi", b"m")
+    tx.set_data("/app", b"root2")
+    tx.commit()
+    client.create("/app/seq-", b"", sequence=True)
+    client.set_acls("/app/n1", [make_acl("world", "anyone", read=True, write=True)])
+    other.create("/app/eph-open", b"e", ephemeral=True)
+
+
+def prune_to_newest_snapshot(version2: Path) -> Path:
+    """Remove every snapshot but the newest and the logs it makes useless, so
+    that a server can restore the tree only by reading that snapshot."""
+    from zkpy.server.persistence.util import get_zxid_from_name
+
+    snaps = sorted(version2.glob("snapshot.*"), key=lambda p: get_zxid_from_name(p.name, "snapshot"))
+    newest = snaps[-1]
+    snap_zxid = get_zxid_from_name(newest.name, "snapshot")
+    logs = sorted(version2.glob("log.*"), key=lambda p: get_zxid_from_name(p.name, "log"))
+    first_needed = max((p for p in logs if get_zxid_from_name(p.name, "log") <= snap_zxid),
+                       key=lambda p: get_zxid_from_name(p.name, "log"))
+    for path in snaps[:-1] + logs[:logs.index(first_needed)]:
+        path.unlink()
+    assert logs.index(first_needed) > 0, "no log older than the snapshot to remove"
+    return newest
+
+
+def next_zxid(server) -> tuple[dict, int]:
+    """The tree ``server`` serves, and the czxid of the next node created
+    (after the new client's own createSession)."""
+    from ..integration.zab_util import dump_tree, kazoo
+
+    with kazoo(server, timeout=30) as client:
+        tree = dump_tree(client)
+        client.create("/after", b"x")
+        return tree, client.exists("/after").czxid
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("writer", ["java", "zkpy"])
+def test_a_data_dir_is_served_alike_by_the_other_kind(tmp_path, writer, compression):
+    """Java 3.8 on zkpy's dataDir, zkpy on Java's (snapshots plain, gz or
+    snappy, and logs): the same tree, every Stat field equal, and the same
+    next zxid as the writer itself gives after a restart."""
+    import shutil
+
+    from ..integration.zab_util import kazoo
+
+    reader = "zkpy" if writer == "java" else "java"
+    original = make_server(writer, tmp_path / writer, tmp_path / "data", compression)
+    try:
+        original.start()
+        with kazoo(original, timeout=30) as client, kazoo(original, timeout=30) as other:
+            with kazoo(original) as closed:
+                closed.create("/app-closed-eph", b"gone", ephemeral=True)
+            write_history(client, other)
+            original.stop()  # ``other`` never closed its session: it is in the data dir
+    finally:
+        original.close()
+    snaps = sorted(p.name for p in (tmp_path / "data" / "version-2").glob("snapshot.*"))
+    suffix = "" if compression == "plain" else "." + compression
+    assert len(snaps) > 1 and all(name.endswith(suffix) for name in snaps), snaps
+    assert len(list((tmp_path / "data" / "version-2").glob("log.*"))) > 1
+    newest = prune_to_newest_snapshot(tmp_path / "data" / "version-2")
+    shutil.copytree(tmp_path / "data", tmp_path / "copy")
+
+    again = make_server(writer, tmp_path / (writer + "-again"), tmp_path / "data", compression)
+    other_kind = make_server(reader, tmp_path / reader, tmp_path / "copy", compression)
+    try:
+        again.start(wait=None)
+        other_kind.start(wait=None)
+        again.wait_serving()
+        other_kind.wait_serving()
+        expected_tree, expected_next = next_zxid(again)
+        tree, next_czxid = next_zxid(other_kind)
+    finally:
+        again.close()
+        other_kind.close()
+    assert "/app/eph-open" in expected_tree and "/app-closed-eph" not in expected_tree
+    assert tree == expected_tree
+    assert next_czxid == expected_next
+    # Only the newest snapshot could give the tree (older logs are gone): it was read.
+    assert newest.name in Path(other_kind.log_path).read_text(errors="replace")

@@ -10,106 +10,19 @@ Also (slow) Java's failover time under the same write load as
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 
 import pytest
 
-from zkpy.testing import TestingServer, four_letter_word
-
 from ..integration.zab_util import WriteLoad, assert_same_data, kazoo, wait_until
-from .java_zk import JavaZooKeeperServer, free_ports
+from .java_zk import JavaZooKeeperServer
+from .mixed import Ensemble, log, wipe, write_some
 
 pytestmark = pytest.mark.interop
 
 _ok, _reason = JavaZooKeeperServer.available()
 if not _ok:
     pytestmark = [pytest.mark.interop, pytest.mark.skip(reason=_reason)]
-
-TICK, INIT, SYNC = 200, 10, 5
-
-
-class Ensemble:
-    """Three peers, each zkpy or Java, with the TestingCluster methods the
-    helpers use (``sids``, ``peer``, ``modes``, ``log_tail``, ``connect_string``)."""
-
-    def __init__(self, tmp_path, java_sids, n=3, **extra_conf):
-        ports = free_ports(2 * n)
-        self.sids = list(range(1, n + 1))
-        conf = {f"server.{sid}": f"127.0.0.1:{ports[2 * i]}:{ports[2 * i + 1]}" for i, sid in enumerate(self.sids)}
-        conf.update(initLimit=INIT, syncLimit=SYNC, **extra_conf)
-        self.peers = {}
-        for sid in self.sids:
-            if sid in java_sids:
-                self.peers[sid] = JavaZooKeeperServer(conf, myid=sid, tick_time=TICK,
-                                                      temp_dir=tmp_path / f"java{sid}")
-            else:
-                self.peers[sid] = TestingServer(tick_time=TICK, config=dict(conf, standaloneEnabled="false"),
-                                                myid=sid, temp_dir=tmp_path / f"zkpy{sid}", force_sync=False)
-
-    def peer(self, sid):
-        return self.peers[sid]
-
-    @property
-    def connect_string(self):
-        return ",".join(p.connect_string for p in self.peers.values())
-
-    def mode(self, sid):
-        peer = self.peers[sid]
-        if not peer.is_running:
-            return None
-        try:
-            text = four_letter_word("127.0.0.1", peer.port, "srvr", timeout=2.0)
-        except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith("Mode: "):
-                return line[6:].strip()
-        return None
-
-    def modes(self):
-        return {sid: self.mode(sid) for sid in self.sids}
-
-    def leader(self):
-        leaders = [sid for sid, mode in self.modes().items() if mode == "leader"]
-        return leaders[0] if len(leaders) == 1 else None
-
-    def log_tail(self, sid, lines=30):
-        return self.peers[sid].log_tail(lines)
-
-    def start(self, *sids):
-        for sid in sids or self.sids:
-            self.peers[sid].start(wait="port")
-
-    def wait_all_serving(self, timeout=60):
-        wait_until(lambda: all(self.modes().values()), timeout, "every peer serving", self)
-
-    def close(self):
-        for peer in self.peers.values():
-            peer.close()
-
-
-def log(peer) -> str:
-    with open(peer.log_path, "rb") as f:
-        return f.read().decode("utf-8", "replace")
-
-
-def write_some(client, root, n=10):
-    client.ensure_path(root)
-    for i in range(n):
-        client.create(f"{root}/n{i}", b"%d" % i)
-    client.create(f"{root}/seq-", b"s", sequence=True)
-    client.set(f"{root}/n0", b"changed")
-    client.delete(f"{root}/n1")
-    t = client.transaction()
-    t.create(f"{root}/multi", b"m")
-    t.set_data(f"{root}/n2", b"in a multi")
-    t.commit()
-
-
-def wipe(peer):
-    shutil.rmtree(os.path.join(peer.data_dir, "version-2"))
 
 
 def test_a_java_follower_syncs_from_a_zkpy_leader_by_diff_and_snap(tmp_path):

@@ -13,8 +13,8 @@ Details (sid, timeout, ephemeralCount):`` and ``Last zxid: 0x..`` (the
 larger of the file name's zxid and the highest mzxid/pzxid seen).
 Children and sessions are walked in the order Java's HashSet/HashMap
 would give them for this file, so the output matches Java's for the same
-snapshot. Reads plain and ``.gz`` snapshots (``.snappy`` is not supported,
-see :mod:`zkpy.server.persistence.file_snap`).
+snapshot. Reads plain, ``.gz`` and ``.snappy`` snapshots (see
+:mod:`zkpy.server.persistence.file_snap`).
 
 What zkpy does differently, on purpose: the snapshot's checksum is
 verified (Java's tool does not look at it): on a mismatch the content is

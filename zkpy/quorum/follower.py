@@ -30,7 +30,9 @@ class Follower(Learner):
         self.learn()
 
     def _log_pending(self, proposals) -> list[int]:
-        return self.zk.log_requests_now([(p.hdr, p.txn, p.payload) for p in proposals])
+        acks = self.zk.log_requests_now([(p.hdr, p.txn, p.payload) for p in proposals])
+        proposals.clear()
+        return acks
 
     def _after_uptodate(self, not_committed, committed) -> None:
         # What came between NEWLEADER and UPTODATE (Java: the end of syncWithLeader).

@@ -159,6 +159,8 @@ class Leader:
         if peer.quorum_listen_on_all_ips:
             addresses = [("::" if ":" in host else "0.0.0.0", port) for host, port in addresses]
         sockets = []
+        if peer.quorum_socket_factory.wraps_accepted:
+            LOG.info(peer.quorum_socket_factory.describe_listener())
         for host, port in addresses:
             server = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
             try:
@@ -592,6 +594,9 @@ class LearnerCnxAcceptor:
                 break
             sock.settimeout(peer.tick_time * peer.init_limit / 1000.0)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # With sslQuorum / portUnification, TLS detection and handshake happen on
+            # the LearnerHandler's first read, in its thread (as in Java), not here.
+            sock = peer.quorum_socket_factory.accepted(sock)
             try:
                 LearnerHandler(sock, self.leader).start()
             except OSError as e:  # the learner hung up before we looked at it

@@ -28,6 +28,9 @@ queues them to its SyncRequestProcessor and may ACK first, ZOOKEEPER-3911);
 their ACKs follow the NEWLEADER ACK. A learner whose sync fails before
 NEWLEADER forgets its in-memory database, so that the next election reads
 it again from disk rather than vote with data it never persisted.
+
+The connection to the leader comes from the peer's
+:class:`.quorum_socket.QuorumSocketFactory` (TLS with ``sslQuorum``).
 """
 
 from __future__ import annotations
@@ -151,12 +154,13 @@ class Learner:
                 raise OSError("connectToLeader exceeded on retries.")
             for address in server.addrs:
                 try:
-                    sock = socket.create_connection(address, timeout=min(connect_timeout_ms, remaining) / 1000.0)
+                    # With sslQuorum the TLS handshake runs here, under the initLimit timeout.
+                    sock = peer.quorum_socket_factory.connect(
+                        address, min(connect_timeout_ms, remaining) / 1000.0,
+                        peer.tick_time * peer.init_limit / 1000.0)
                 except OSError as e:
                     last_error = e
                     continue
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.settimeout(peer.tick_time * peer.init_limit / 1000.0)
                 self.sock = sock
                 self.reader = SocketReader(sock)
                 LOG.info("%s is connected to the leader at %s", peer.my_id, format_address(*address))
@@ -341,7 +345,6 @@ class Learner:
                 peer.set_sync_mode(SyncMode.NONE)
                 zk.startup()  # the chain runs; clients come at UPTODATE
                 acks = self._log_pending(not_committed)
-                not_committed.clear()
                 self.ack(new_leader_zxid)
                 for zxid in acks:
                     self.ack(zxid)
@@ -355,7 +358,9 @@ class Learner:
         self._after_uptodate(not_committed, committed)
 
     def _log_pending(self, proposals) -> list[int]:
-        """Followers log the proposals pending at NEWLEADER; observers do not."""
+        """Followers log (and drop) the proposals pending at NEWLEADER; an
+        observer keeps them, to apply with their COMMITs after UPTODATE (a
+        DIFF's txns: Java clears packetsNotCommitted for followers only)."""
         return []
 
     def _after_uptodate(self, not_committed, committed) -> None:

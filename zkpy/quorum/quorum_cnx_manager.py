@@ -28,6 +28,12 @@ What zkpy does differently, on purpose:
 * The connection manager does not reach into a QuorumPeer: it is given
   its id, a ``view()`` callable (the members of the current and next
   configs) and its timeouts, so several can run in one process in tests.
+
+With ``sslQuorum`` the connections are TLS: the ``socket_factory``
+(:class:`.quorum_socket.QuorumSocketFactory`) dials them, handshake
+included, and wraps what the Listener accepts, whose TLS handshake then
+happens when :meth:`QuorumCnxManager.receive_connection` reads the header,
+in the Listener thread under the handshake timeout (as in Java).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from .initial_message import (
     OBSERVER_ID, InitialMessageError, build_initial_message, format_address, read_initial_message,
 )
 from .quorum_server import QuorumServer
+from .quorum_socket import QuorumSocketFactory
 
 LOG = logging.getLogger(__name__)
 
@@ -158,12 +165,15 @@ class QuorumCnxManager:
         apart (``zookeeper.electionPortBindRetry``; 0 = forever).
     :param on_listener_failure: called once the listener gives up binding;
         Java exits the process (code 14).
+    :param socket_factory: makes the sockets (TLS with ``sslQuorum``);
+        plain TCP when None.
     """
 
     def __init__(self, my_id: int, view: Callable[[], Mapping[int, QuorumServer]], *,
                  socket_timeout_ms: int = 10000, cnx_timeout_ms: int = 5000, listen_on_all_ips: bool = False,
                  bind_retries: int = 3, multi_address: bool = False, tcp_keep_alive: bool = False,
-                 on_listener_failure: Optional[Callable[[], None]] = None):
+                 on_listener_failure: Optional[Callable[[], None]] = None,
+                 socket_factory: Optional[QuorumSocketFactory] = None):
         self.my_id = my_id
         self.view = view
         self.socket_timeout_ms = socket_timeout_ms
@@ -173,6 +183,7 @@ class QuorumCnxManager:
         self.multi_address = multi_address
         self.tcp_keep_alive = tcp_keep_alive
         self.on_listener_failure = on_listener_failure
+        self.socket_factory = socket_factory or QuorumSocketFactory()
         self.sender_worker_map: dict[int, SendWorker] = {}
         # Every worker pair ever started, so that halt() also waits for ones
         # that a newer connection replaced and that are still winding down.
@@ -244,9 +255,12 @@ class QuorumCnxManager:
             for address in server.election_addrs:
                 sock = None
                 try:
-                    sock = socket.create_connection(address, timeout=self.cnx_timeout_ms / 1000.0)
-                    _set_sock_opts(sock, self.socket_timeout_ms, self.tcp_keep_alive)
                     LOG.debug("Opening channel to server %d", sid)
+                    # TLS: the handshake runs here, under the read timeout (Java: connectOne).
+                    sock = self.socket_factory.connect(
+                        address, self.cnx_timeout_ms / 1000.0,
+                        self.socket_timeout_ms / 1000.0 if self.socket_timeout_ms > 0 else None,
+                        keep_alive=self.tcp_keep_alive)
                     return self._start_connection(sock, sid)
                 except OSError as e:
                     LOG.warning("Cannot open channel to %d at election address %s: %s", sid,
@@ -376,6 +390,8 @@ class Listener(threading.Thread):
             host = "::" if ":" in host else "0.0.0.0"
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         attempts = 0
+        if manager.socket_factory.wraps_accepted:
+            LOG.info(manager.socket_factory.describe_listener())
         while not self._halted:
             attempts += 1
             server = socket.socket(family, socket.SOCK_STREAM)
@@ -424,7 +440,7 @@ class Listener(threading.Thread):
                     continue
                 LOG.info("Received connection request from %s", format_address(*addr[:2]))
                 _set_sock_opts(sock, self.manager.socket_timeout_ms, self.manager.tcp_keep_alive)
-                self.manager.receive_connection(sock)
+                self.manager.receive_connection(self.manager.socket_factory.accepted(sock))
         finally:
             try:
                 server.close()

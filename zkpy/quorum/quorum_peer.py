@@ -45,12 +45,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..server.config import ServerConfig
+from ..server.persistence.file_snap import compression_method
 from ..server.persistence.file_txn_snap_log import FileTxnSnapLog
 from ..server.zk_database import ZKDatabase
 from .fast_leader_election import MAX_NOTIFICATION_INTERVAL, MIN_NOTIFICATION_INTERVAL, FastLeaderElection
 from .initial_message import format_address
 from .quorum_cnx_manager import QuorumCnxManager
 from .quorum_server import LearnerType, QuorumServer
+from .quorum_socket import QuorumSocketFactory
 from .quorum_verifier import QuorumVerifier, verifier_from_config
 from .vote import ServerState, Vote
 
@@ -138,6 +140,8 @@ class QuorumPeer(threading.Thread):
         self.cnx_timeout = props.get_int("zookeeper.cnxTimeout", 5000)
         self.election_port_bind_retry = props.get_int("zookeeper.electionPortBindRetry", 3)
         self.tcp_keep_alive = props.get_bool("zookeeper.tcpKeepAlive", False)
+        # sslQuorum / portUnification: bad ssl.quorum.* settings stop the peer here.
+        self.quorum_socket_factory = QuorumSocketFactory.from_config(config)
         self.leader_connect_delay_ms = props.get_long("zookeeper.leaderConnectDelayDuringRetryMs", 100)
         self.observer_election_delay_ms = props.get_long("zookeeper.observer.election.DelayMs", 200)
         self.min_notification_interval = props.get_int("zookeeper.fastleader.minNotificationInterval",
@@ -147,7 +151,8 @@ class QuorumPeer(threading.Thread):
         if zk_db is None:
             snap_log = FileTxnSnapLog(config.data_dir, config.data_log_dir or config.data_dir,
                                       force_sync=config.force_sync, pre_alloc_size=config.pre_alloc_size,
-                                      max_buffer=config.jute_max_buffer)
+                                      max_buffer=config.jute_max_buffer,
+                                      snapshot_compression=compression_method(config.snapshot_compression_method))
             zk_db = ZKDatabase(snap_log, commit_log_count=config.commit_log_count,
                                digest_enabled=config.digest_enabled)
         self.zk_db = zk_db
@@ -371,7 +376,8 @@ class QuorumPeer(threading.Thread):
             self.my_id, self.view, socket_timeout_ms=self.tick_time * self.sync_limit,
             cnx_timeout_ms=self.cnx_timeout, listen_on_all_ips=self.quorum_listen_on_all_ips,
             bind_retries=self.election_port_bind_retry, multi_address=self.config.multi_address_enabled,
-            tcp_keep_alive=self.tcp_keep_alive, on_listener_failure=self._listener_failed)
+            tcp_keep_alive=self.tcp_keep_alive, on_listener_failure=self._listener_failed,
+            socket_factory=self.quorum_socket_factory)
         self.qcm.start()
         self.election = FastLeaderElection(self, self.qcm, min_notification_interval=self.min_notification_interval,
                                            max_notification_interval=self.max_notification_interval)

@@ -550,6 +550,10 @@ class ServerConfig:
     local_sessions_enabled: bool = False
     local_sessions_upgrading_enabled: bool = False
     multi_address_enabled: bool = False
+    #: ``sslQuorum``: the peers talk TLS (``ssl.quorum.*`` settings, :mod:`zkpy.quorum.quorum_socket`).
+    ssl_quorum: bool = False
+    #: ``portUnification``: the quorum ports accept TLS and plaintext alike.
+    port_unification: bool = False
     #: ``server.N`` values, raw, by N.
     servers: dict[int, str] = attrs.field(factory=dict)
     #: ``group.N`` values, raw, by N.
@@ -765,6 +769,8 @@ class ServerConfig:
             "standaloneEnabled": "standalone_enabled",
             "reconfigEnabled": "reconfig_enabled",
             "multiAddress.enabled": "multi_address_enabled",
+            "sslQuorum": "ssl_quorum",
+            "portUnification": "port_unification",
         }
         has_dynamic_file = "dynamicConfigFile" in raw
 

@@ -22,6 +22,7 @@ from .cnxn_factory import NIOServerCnxnFactory
 from .config import ConfigException, ServerConfig
 from .container_manager import ContainerManager
 from .log_setup import set_myid, setup_logging
+from .persistence.file_snap import compression_method
 from .persistence.file_txn_snap_log import FileTxnSnapLog
 from .sasl.jaas import configure_sasl_login
 from .ssl_config import X509Settings
@@ -50,7 +51,8 @@ class ZooKeeperServerMain:
         cfg = self.config
         self.services.start()
         snap_log = FileTxnSnapLog(cfg.data_dir, cfg.data_log_dir or cfg.data_dir, force_sync=cfg.force_sync,
-                                  pre_alloc_size=cfg.pre_alloc_size, max_buffer=cfg.jute_max_buffer)
+                                  pre_alloc_size=cfg.pre_alloc_size, max_buffer=cfg.jute_max_buffer,
+                                  snapshot_compression=compression_method(cfg.snapshot_compression_method))
         zk_db = ZKDatabase(snap_log, commit_log_count=cfg.commit_log_count, digest_enabled=cfg.digest_enabled)
         self.zks = ZooKeeperServer(
             zk_db, tick_time=cfg.tick_time, min_session_timeout=cfg.min_session_timeout,

@@ -26,6 +26,13 @@ ssl.authProvider                          the scheme of the provider that names 
                                           certificate (default ``x509``)
 ========================================  ==========================================
 
+The peers' TLS (``sslQuorum=true``, :mod:`zkpy.quorum.quorum_socket`) reads
+the same settings under ``zookeeper.ssl.quorum.`` (zoo.cfg
+``ssl.quorum.keyStore.location=...``; Java: ``QuorumX509Util``), plus
+``ssl.quorum.handshakeDetectionTimeoutMillis`` (5000, for
+``portUnification``); there ``hostnameVerification`` checks both ends
+and ``clientAuth`` says whether a dialling peer must present a certificate.
+
 What zkpy does differently, on purpose:
 
 * Bad settings (no key store, an unreadable one, a bad ``ssl.clientAuth``)
@@ -70,9 +77,12 @@ import attrs
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["X509Exception", "ClientAuth", "X509Settings", "CLIENT_SSL_PREFIX", "java_cipher_to_openssl"]
+__all__ = ["X509Exception", "ClientAuth", "X509Settings", "CLIENT_SSL_PREFIX", "QUORUM_SSL_PREFIX",
+           "java_cipher_to_openssl"]
 
 CLIENT_SSL_PREFIX = "zookeeper.ssl."
+#: Java: ``QuorumX509Util``'s prefix, the peers' TLS (``sslQuorum``, :mod:`zkpy.quorum.quorum_socket`).
+QUORUM_SSL_PREFIX = "zookeeper.ssl.quorum."
 DEFAULT_PROTOCOL = "TLSv1.2"
 
 _PROTOCOLS = {
@@ -104,14 +114,14 @@ class ClientAuth(enum.Enum):
     NEED = ssl.CERT_REQUIRED
 
     @classmethod
-    def from_property_value(cls, value: Optional[str]) -> "ClientAuth":
+    def from_property_value(cls, value: Optional[str], name: str = "ssl.clientAuth") -> "ClientAuth":
         """Unset or empty is NEED; otherwise the name, case-insensitive."""
         if not value:
             return cls.NEED
         try:
             return cls[value.upper()]
         except KeyError:
-            raise X509Exception(f"ssl.clientAuth: no such value {value!r} (need, want or none)") from None
+            raise X509Exception(f"{name}: no such value {value!r} (need, want or none)") from None
 
 
 def java_cipher_to_openssl(name: str) -> Optional[str]:
@@ -158,31 +168,44 @@ def _read_password(props, name: str, path_name: str) -> Optional[str]:
     return props.get(name)
 
 
+def _read_int(props, name: str, default: int) -> int:
+    value = props.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise X509Exception(f"{name}: {value!r} is not a number") from None
+
+
 def _store_type(kind: str, location: str, explicit: Optional[str]) -> str:
-    """``KeyStoreFileType.fromPropertyValueOrFileName``."""
+    """``KeyStoreFileType.fromPropertyValueOrFileName``; ``kind`` names the
+    setting (``ssl.keyStore``, ``ssl.quorum.trustStore`` ...)."""
     if explicit:
         value = explicit.upper()
         if value not in ("JKS", "PEM", "PKCS12", "BCFKS"):
-            raise X509Exception(f"ssl.{kind}.type: no such store type {explicit!r}")
+            raise X509Exception(f"{kind}.type: no such store type {explicit!r}")
         return value
     ext = os.path.splitext(location)[1].lower()
     if ext not in _STORE_EXTENSIONS:
         raise X509Exception(f"Unable to auto-detect store file type from file name: {location}; "
-                            f"set ssl.{kind}.type=PEM")
+                            f"set {kind}.type=PEM")
     return _STORE_EXTENSIONS[ext]
 
 
 def _require_pem(kind: str, store_type: str, location: str) -> None:
     if store_type != "PEM":
         raise X509Exception(
-            f"ssl.{kind}: {store_type} stores are not supported by zkpy, only PEM ({location}); "
+            f"{kind}: {store_type} stores are not supported by zkpy, only PEM ({location}); "
             f"convert it, e.g. `keytool -importkeystore -srckeystore STORE -destkeystore x.p12 "
             f"-deststoretype PKCS12` then `openssl pkcs12 -in x.p12 -nodes -out x.pem`")
 
 
 @attrs.frozen
 class X509Settings:
-    """The ``zookeeper.ssl.*`` settings of the client port (Java: ``ClientX509Util``)."""
+    """The ``zookeeper.ssl.*`` settings of the client port (Java: ``ClientX509Util``),
+    or with ``prefix=QUORUM_SSL_PREFIX`` the ``zookeeper.ssl.quorum.*`` ones
+    of the peers (Java: ``QuorumX509Util``)."""
 
     key_store_location: str = ""
     key_store_password: Optional[str] = None
@@ -199,6 +222,15 @@ class X509Settings:
     ocsp_enabled: bool = False
     #: ``zookeeper.ssl.authProvider``: the scheme that names client certificates.
     auth_provider: str = "x509"
+    #: ``<prefix>handshakeDetectionTimeoutMillis``: how long a port-unified
+    #: listener waits for the first bytes (Java: 5000).
+    handshake_detection_timeout_ms: int = 5000
+    #: The property prefix these came from, for messages.
+    prefix: str = CLIENT_SSL_PREFIX
+
+    def setting(self, name: str) -> str:
+        """The zoo.cfg name of a setting: ``ssl.keyStore`` or ``ssl.quorum.keyStore``."""
+        return self.prefix[len("zookeeper."):] + name
 
     @classmethod
     def from_properties(cls, props, prefix: str = CLIENT_SSL_PREFIX) -> "X509Settings":
@@ -225,7 +257,7 @@ class X509Settings:
             trust_store_password=_read_password(props, prefix + "trustStore.password",
                                                 prefix + "trustStore.passwordPath"),
             trust_store_type=get("trustStore.type"),
-            client_auth=ClientAuth.from_property_value(get("clientAuth")),
+            client_auth=ClientAuth.from_property_value(get("clientAuth"), prefix[len("zookeeper."):] + "clientAuth"),
             protocol=get("protocol") or DEFAULT_PROTOCOL,
             enabled_protocols=get_list("enabledProtocols"),
             cipher_suites=get_list("ciphersuites"),
@@ -233,9 +265,20 @@ class X509Settings:
             crl_enabled=get_bool("crl", False),
             ocsp_enabled=get_bool("ocsp", False),
             auth_provider=props.get("zookeeper.ssl.authProvider", "x509") or "x509",
+            handshake_detection_timeout_ms=_read_int(props, prefix + "handshakeDetectionTimeoutMillis", 5000),
+            prefix=prefix,
         )
 
     # -- the context -------------------------------------------------------------------------------
+
+    def _check_key_store(self) -> None:
+        kind = self.setting("keyStore")
+        _require_pem(kind, _store_type(kind, self.key_store_location, self.key_store_type), self.key_store_location)
+
+    def _check_trust_store(self) -> None:
+        kind = self.setting("trustStore")
+        _require_pem(kind, _store_type(kind, self.trust_store_location, self.trust_store_type),
+                     self.trust_store_location)
 
     def _versions(self) -> tuple[Optional[ssl.TLSVersion], Optional[ssl.TLSVersion]]:
         names = self.enabled_protocols if self.enabled_protocols else (self.protocol,)
@@ -244,7 +287,7 @@ class X509Settings:
             if name == "TLS":
                 continue  # Java's "any TLS": leave OpenSSL's range
             if name not in _PROTOCOLS:
-                raise X509Exception(f"ssl protocol {name!r} is not supported "
+                raise X509Exception(f"{self.setting('protocol')} {name!r} is not supported "
                                     f"(one of {', '.join(_PROTOCOLS)}, TLS)")
             versions.append(_PROTOCOLS[name])
         if not versions:
@@ -265,13 +308,14 @@ class X509Settings:
             try:
                 probe.set_ciphers(name)
             except ssl.SSLError:
-                LOG.warning("ssl.ciphersuites: %s (OpenSSL %s) is not available here; skipped", java_name, name)
+                LOG.warning("%s: %s (OpenSSL %s) is not available here; skipped", self.setting("ciphersuites"),
+                            java_name, name)
                 continue
             names.append(name)
         if names:
             ctx.set_ciphers(":".join(names))
         elif not tls13:
-            raise X509Exception(f"ssl.ciphersuites: none of {', '.join(suites)} is available")
+            raise X509Exception(f"{self.setting('ciphersuites')}: none of {', '.join(suites)} is available")
         else:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_3  # only TLS 1.3 suites were named
         return tls13
@@ -280,10 +324,10 @@ class X509Settings:
         """The context of the secure client port (Java: ``createSSLContextAndOptions``
         plus the server-side SSLParameters). Raises :class:`X509Exception`."""
         if not self.key_store_location:
-            raise X509Exception("secureClientPort needs a key store: set ssl.keyStore.location "
-                                "(zookeeper.ssl.keyStore.location) to a PEM file with the key and certificate")
-        _require_pem("keyStore", _store_type("keyStore", self.key_store_location, self.key_store_type),
-                     self.key_store_location)
+            what = "sslQuorum" if self.prefix == QUORUM_SSL_PREFIX else "secureClientPort"
+            raise X509Exception(f"{what} needs a key store: set {self.setting('keyStore.location')} "
+                                f"({self.prefix}keyStore.location) to a PEM file with the key and certificate")
+        self._check_key_store()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         low, high = self._versions()
         try:
@@ -291,15 +335,14 @@ class X509Settings:
                 ctx.minimum_version = low
                 ctx.maximum_version = high
         except (ValueError, ssl.SSLError) as e:
-            raise X509Exception(f"ssl.protocol / ssl.enabledProtocols: {e}") from None
+            raise X509Exception(f"{self.setting('protocol')} / {self.setting('enabledProtocols')}: {e}") from None
         try:
             ctx.load_cert_chain(self.key_store_location, password=self.key_store_password or None)
         except (OSError, ssl.SSLError) as e:
             raise X509Exception(f"Failed to create KeyManager from {self.key_store_location}: "
                                 f"{getattr(e, 'strerror', None) or e}") from None
         if self.trust_store_location:
-            _require_pem("trustStore", _store_type("trustStore", self.trust_store_location,
-                                                   self.trust_store_type), self.trust_store_location)
+            self._check_trust_store()
             try:
                 ctx.load_verify_locations(cafile=self.trust_store_location)
             except (OSError, ssl.SSLError) as e:
@@ -311,13 +354,15 @@ class X509Settings:
         if not self._set_ciphers(ctx):
             # No TLS 1.3 suite named (Java 3.8.0's default list has none): no TLS 1.3.
             if ctx.minimum_version == ssl.TLSVersion.TLSv1_3:
-                raise X509Exception("ssl.protocol / ssl.enabledProtocols allow only TLSv1.3, but ssl.ciphersuites "
+                raise X509Exception(f"{self.setting('protocol')} / {self.setting('enabledProtocols')} allow only "
+                                    f"TLSv1.3, but {self.setting('ciphersuites')} "
                                     "names no TLS 1.3 suite (e.g. TLS_AES_128_GCM_SHA256): no handshake could "
                                     "succeed (Java 3.8.0 behaves the same)")
             if ctx.maximum_version in (ssl.TLSVersion.MAXIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_3):
                 ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         if self.crl_enabled or self.ocsp_enabled:
-            LOG.warning("ssl.crl / ssl.ocsp: certificate revocation checks are not implemented by zkpy")
+            LOG.warning("%s / %s: certificate revocation checks are not implemented by zkpy", self.setting("crl"),
+                        self.setting("ocsp"))
         return ctx
 
     def create_client_context(self) -> ssl.SSLContext:
@@ -333,18 +378,16 @@ class X509Settings:
                 ctx.minimum_version = low
                 ctx.maximum_version = high
         except (ValueError, ssl.SSLError) as e:
-            raise X509Exception(f"ssl.protocol / ssl.enabledProtocols: {e}") from None
+            raise X509Exception(f"{self.setting('protocol')} / {self.setting('enabledProtocols')}: {e}") from None
         if self.key_store_location:
-            _require_pem("keyStore", _store_type("keyStore", self.key_store_location, self.key_store_type),
-                         self.key_store_location)
+            self._check_key_store()
             try:
                 ctx.load_cert_chain(self.key_store_location, password=self.key_store_password or None)
             except (OSError, ssl.SSLError) as e:
                 raise X509Exception(f"Failed to create KeyManager from {self.key_store_location}: "
                                     f"{getattr(e, 'strerror', None) or e}") from None
         if self.trust_store_location:
-            _require_pem("trustStore", _store_type("trustStore", self.trust_store_location,
-                                                   self.trust_store_type), self.trust_store_location)
+            self._check_trust_store()
             try:
                 ctx.load_verify_locations(cafile=self.trust_store_location)
             except (OSError, ssl.SSLError) as e:
@@ -356,7 +399,8 @@ class X509Settings:
         if not self._set_ciphers(ctx) and ctx.maximum_version in (ssl.TLSVersion.MAXIMUM_SUPPORTED,
                                                                  ssl.TLSVersion.TLSv1_3):
             if ctx.minimum_version == ssl.TLSVersion.TLSv1_3:
-                raise X509Exception("ssl.protocol / ssl.enabledProtocols allow only TLSv1.3, but ssl.ciphersuites "
+                raise X509Exception(f"{self.setting('protocol')} / {self.setting('enabledProtocols')} allow only "
+                                    f"TLSv1.3, but {self.setting('ciphersuites')} "
                                     "names no TLS 1.3 suite (e.g. TLS_AES_128_GCM_SHA256)")
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # as Java 3.8.0's default suites: no TLS 1.3
         return ctx

@@ -20,8 +20,9 @@ never built in memory), computes the Adler32 incrementally, writes to
 half snapshot under the real name (Java's AtomicFileOutputStream does the
 same when fsync is on).
 
-Reading streams too; it accepts plain and ``.gz`` files (the checksum is over
-the uncompressed stream) and an optional digest block after the first seal.
+Reading streams too; it accepts plain, ``.gz`` and ``.snappy`` files (the
+checksum is over the uncompressed stream; snappy is xerial's stream format,
+see :mod:`.snappy`) and an optional digest block after the first seal.
 
 A leader's SNAP to a learner is the same body with neither header nor seal
 (Java: ``ZKDatabase.serializeSnapshot`` / ``deserializeSnapshot``, ZK_SPEC.md
@@ -32,9 +33,10 @@ Deliberate differences from Java:
 * zkpy writes no digest block (the stream ends after the first seal, which
   Java accepts); on read the digest is checked against its seal but its
   value is not compared with the tree.
-* ``.snappy`` snapshots are not supported (no snappy codec): they are
-  skipped with a warning as if invalid. Writing ``.gz`` is optional
-  (``compression="gz"``, Java's ``zookeeper.snapshot.compression.method``).
+* Snappy is zkpy's own pure-Python codec (:mod:`.snappy`), not the
+  native library: reading and writing ``.snappy`` work but are slower than
+  in Java. Writing ``.gz`` or ``.snappy`` is optional (``compression=``,
+  Java's ``zookeeper.snapshot.compression.method``).
 * The temp file is always used, also without fsync.
 """
 
@@ -51,6 +53,7 @@ from typing import NamedTuple
 
 from ...jute.archive import JuteEOFError, JuteError
 from ...jute.records import ACL, Id, StatPersisted
+from .snappy import SnappyError, SnappyStreamReader, SnappyStreamWriter, is_snappy_stream
 from .util import (
     SNAPSHOT_FILE_PREFIX, CorruptSnapshotError, PersistenceError, fsync_dir, get_zxid_from_name,
     make_snapshot_name, sort_data_dir,
@@ -58,8 +61,8 @@ from .util import (
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["FileSnap", "SnapshotInfo", "SNAP_MAGIC", "is_valid_snapshot", "stream_mode", "write_snapshot_stream",
-           "read_snapshot_stream"]
+__all__ = ["FileSnap", "SnapshotInfo", "SNAP_MAGIC", "compression_method", "is_valid_snapshot", "stream_mode",
+           "write_snapshot_stream", "read_snapshot_stream"]
 
 SNAP_MAGIC = 0x5A4B534E  # "ZKSN" = 1514885966
 VERSION = 2
@@ -104,6 +107,7 @@ def is_valid_snapshot(path: Path) -> bool:
     """SnapStream.isValidSnapshot: the name parses and the file looks complete.
 
     Plain: at least 10 bytes, ending in int 1 + '/'. gz: the gzip magic.
+    snappy: the xerial stream magic.
     """
     if get_zxid_from_name(path.name, SNAPSHOT_FILE_PREFIX) == -1:
         return False
@@ -113,8 +117,7 @@ def is_valid_snapshot(path: Path) -> bool:
             if mode == "gz":
                 return f.read(2) == _GZIP_MAGIC
             if mode == "snappy":
-                LOG.warning("Snapshot %s is snappy-compressed, which zkpy cannot read; skipping it", path)
-                return False
+                return is_snappy_stream(f.read(16))
             size = os.fstat(f.fileno()).st_size
             if size < 10:
                 return False
@@ -249,12 +252,38 @@ def _encode_acls(out: bytearray, acls: list[ACL] | None) -> None:
         _encode_str(out, acl.id.id if acl.id is not None else None)
 
 
+def compression_method(value: str | None) -> str | None:
+    """``zookeeper.snapshot.compression.method`` as FileSnap takes it: "gz",
+    "snappy" or None (plain), ignoring case; anything else is plain, as
+    Java's SnapStream.StreamMode.fromString has it."""
+    value = (value or "").strip().lower()
+    return value if value in ("gz", "snappy") else None
+
+
+def _compressed_writer(compression: str | None, raw):
+    """The stream a snapshot body is written to (SnapStream.getOutputStream)."""
+    if compression == "gz":
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+    if compression == "snappy":
+        return SnappyStreamWriter(raw)
+    return raw
+
+
+def _compressed_reader(mode: str, raw):
+    """The stream a snapshot body is read from (SnapStream.getInputStream)."""
+    if mode == "gz":
+        return gzip.GzipFile(filename="", mode="rb", fileobj=raw)
+    if mode == "snappy":
+        return SnappyStreamReader(raw)
+    return raw
+
+
 class FileSnap:
     """Writes and reads the snapshots of ``snap_dir`` (a ``version-2`` dir)."""
 
     def __init__(self, snap_dir: Path | str, *, compression: str | None = None, max_buffer: int = _MAX_BUFFER):
-        if compression not in (None, "", "gz"):
-            raise ValueError(f"unsupported snapshot compression {compression!r} (zkpy supports gz)")
+        if compression not in (None, "", "gz", "snappy"):
+            raise ValueError(f"unsupported snapshot compression {compression!r} (zkpy supports gz, snappy)")
         self.snap_dir = Path(snap_dir)
         self.compression = compression or None
         self.max_buffer = max_buffer
@@ -282,15 +311,14 @@ class FileSnap:
     # -- writing ------------------------------------------------------------------
     def serialize(self, tree, sessions: dict[int, int], zxid: int, fsync: bool = True) -> Path:
         """Write ``snapshot.<hex zxid>`` from ``tree`` and ``sessions``; return its path."""
-        name = make_snapshot_name(zxid) + (".gz" if self.compression == "gz" else "")
+        name = make_snapshot_name(zxid) + (f".{self.compression}" if self.compression else "")
         final = self.snap_dir / name
         tmp = self.snap_dir / (name + ".tmp")
         start = time.monotonic()
         nodes = 0
         try:
             with open(tmp, "wb") as raw:
-                stream = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) \
-                    if self.compression == "gz" else raw
+                stream = _compressed_writer(self.compression, raw)
                 try:
                     nodes = self._write_stream(stream, tree, sessions)
                 finally:
@@ -360,13 +388,14 @@ class FileSnap:
         Raises :class:`CorruptSnapshotError` on a checksum or format error.
         """
         mode = stream_mode(path.name)
-        if mode == "snappy":
-            raise CorruptSnapshotError(f"{path}: snappy snapshots are not supported")
         with open(path, "rb", buffering=0) as raw:
-            stream = gzip.GzipFile(filename="", mode="rb", fileobj=raw) if mode == "gz" else raw
+            try:
+                stream = _compressed_reader(mode, raw)
+            except SnappyError as e:
+                raise CorruptSnapshotError(f"{path}: {e}") from e
             try:
                 return self._read_stream(_ChecksummedReader(stream, self.max_buffer), path, tree, sessions)
-            except JuteError as e:
+            except (JuteError, SnappyError) as e:
                 raise CorruptSnapshotError(f"{path}: {e}") from e
             finally:
                 if stream is not raw:
