@@ -69,6 +69,8 @@ from .sync_plan import plan_sync
 LOG = logging.getLogger(__name__)
 
 _DEATH = object()  # Java: LearnerHandler's proposalOfDeath
+#: Packets a LearnerHandler writes with one send at the most.
+_SEND_BATCH = 512
 _MASK64 = (1 << 64) - 1
 #: The signature after a SNAP stream (Java: LearnerHandler, "BenWasHere").
 SNAP_SIGNATURE = "BenWasHere"
@@ -640,7 +642,7 @@ class LearnerHandler(threading.Thread):
         self.tick_of_next_ack_deadline = leader.tick_of_initial_ack_deadline()
         self.sync_limit_check = SyncLimitCheck(leader.sync_timeout_ms())
         self.sync_mode = SyncMode.NONE
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._sending_started = False
         self._running = True
         self._closed = False
@@ -796,15 +798,31 @@ class LearnerHandler(threading.Thread):
         self._sending_started = True
 
     def _send_packets(self) -> None:
+        """Write queued packets, all that are queued in one send (Java's
+        sendPackets flushes its buffered stream when the queue is empty)."""
         check = self.sync_limit_check
-        while True:
-            packet = self._queue.get()
-            if packet is _DEATH:
-                break
-            if packet.type == PROPOSAL:
-                check.update_proposal(packet.zxid, time.monotonic() * 1000.0)
+        q = self._queue
+        finished = False
+        while not finished:
+            batch = []
+            packet = q.get()
+            while True:
+                if packet is _DEATH:
+                    finished = True
+                    break
+                if packet.type == PROPOSAL:
+                    check.update_proposal(packet.zxid, time.monotonic() * 1000.0)
+                batch.append(packet.to_bytes())
+                if len(batch) >= _SEND_BATCH:
+                    break
+                try:
+                    packet = q.get_nowait()
+                except queue.Empty:
+                    break
+            if not batch:
+                continue
             try:
-                self._write(packet)
+                self.sock.sendall(b"".join(batch))
             except OSError as e:
                 if self._running:
                     LOG.warning("Unexpected exception at %s: %s", self.remote, e)

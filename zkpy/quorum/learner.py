@@ -120,6 +120,7 @@ class Learner:
         self.sock: Optional[socket.socket] = None
         self.reader: Optional[SocketReader] = None
         self._write_lock = threading.Lock()
+        self._unflushed = bytearray()  # packets written with flush=False
         self._shutdown = False
         self.leader_protocol_version = 0x01
         self.leader_sid: Optional[int] = None
@@ -187,12 +188,21 @@ class Learner:
             raise OSError("not connected to the leader")
         return read_quorum_packet(reader.read_exact, self.peer.config.jute_max_buffer)
 
-    def write_packet(self, packet: QuorumPacket) -> None:
+    def write_packet(self, packet: Optional[QuorumPacket], flush: bool = True) -> None:
+        """Send ``packet``; with ``flush=False`` it waits in a buffer for the
+        next flush (Java: writePacket(pp, flush) on a buffered stream), so a
+        group of ACKs goes out in one send."""
         with self._write_lock:
             sock = self.sock
             if sock is None:
+                self._unflushed.clear()
                 raise OSError("not connected to the leader")
-            sock.sendall(packet.to_bytes())
+            if packet is not None:
+                self._unflushed += packet.to_bytes()
+            if flush and self._unflushed:
+                data = bytes(self._unflushed)
+                self._unflushed.clear()
+                sock.sendall(data)
 
     def register_with_leader(self, packet_type: int) -> int:
         """Discovery, learner side: returns the new epoch's first zxid."""
@@ -223,17 +233,18 @@ class Learner:
             raise OSError("First packet should have been NEWLEADER")
         return qp.zxid
 
-    def ack(self, zxid: int) -> None:
-        self.write_packet(QuorumPacket(ACK, zxid, None, None))
+    def ack(self, zxid: int, flush: bool = True) -> None:
+        self.write_packet(QuorumPacket(ACK, zxid, None, None), flush)
 
-    def request(self, request) -> None:
-        """Forward a client request to the leader (Java: Learner.request)."""
+    def request(self, request, flush: bool = True) -> None:
+        """Forward a client request to the leader (Java: Learner.request);
+        ``flush=False`` leaves it for the next flush."""
         payload = request.payload
         body = struct.pack(">qii", request.session_id, request.cxid, request.type)
         if payload:
             body += bytes(payload)
         auth = list(request.auth_info) if request.auth_info else None
-        self.write_packet(QuorumPacket(REQUEST, -1, body, auth))
+        self.write_packet(QuorumPacket(REQUEST, -1, body, auth), flush)
 
     def validate_session(self, cnxn, session_id: int, timeout: int) -> None:
         """Ask the leader whether a resumed session is alive (Java: validateSession)."""

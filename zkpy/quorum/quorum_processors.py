@@ -186,22 +186,30 @@ class LearnerRequestProcessor(RequestProcessor):
         except KeeperException as e:
             reply_error(zks, request, e.code)
             return
+        # Forwards wait in the learner's buffer for flush(), which the
+        # throttler calls when its queue runs dry: one send for a burst.
         try:
             if upgrade is not None:
                 self.next.process_request(upgrade)
-                zks.learner.request(upgrade)
+                zks.learner.request(upgrade, flush=False)
             self.next.process_request(request)
             t = request.type
             if t == OpCode.sync:
                 zks.pending_syncs.append(request)
-                zks.learner.request(request)
+                zks.learner.request(request, flush=False)
             elif t in FORWARDED_WRITES:
-                zks.learner.request(request)
+                zks.learner.request(request, flush=False)
             elif t in (OpCode.createSession, OpCode.closeSession) and not request.is_local_session:
-                zks.learner.request(request)
+                zks.learner.request(request, flush=False)
         except OSError as e:
             # The leader is gone: the role ends and the session's client reconnects.
             LOG.warning("Could not forward %r to the leader: %s", request, e)
+
+    def flush(self) -> None:
+        try:
+            self.zks.learner.write_packet(None, flush=True)
+        except OSError as e:
+            LOG.warning("Could not forward requests to the leader: %s", e)
 
     def shutdown(self) -> None:
         self.next.shutdown()
@@ -225,7 +233,15 @@ class SendAckRequestProcessor(RequestProcessor):
         if request.type == OpCode.sync or request.hdr is None:
             return
         try:
-            self.learner.ack(request.hdr.zxid)
+            self.learner.ack(request.hdr.zxid, flush=False)
+        except OSError as e:
+            LOG.warning("Closing connection to leader, exception during packet send: %s", e)
+            self.learner.close_socket()
+
+    def flush(self) -> None:
+        """The end of a group commit: its ACKs go out together."""
+        try:
+            self.learner.write_packet(None, flush=True)
         except OSError as e:
             LOG.warning("Closing connection to leader, exception during packet send: %s", e)
             self.learner.close_socket()

@@ -15,11 +15,18 @@ from ..jute.records import ACL, OPEN_ACL_UNSAFE
 OPEN_UNSAFE_ACL_ID = -1
 
 
+def _acl_key(acls: list[ACL]) -> tuple:
+    """A dict key for an ACL list made of plain tuples: hashing and comparing
+    them stays in C (the records' own __hash__/__eq__ are Python code, and
+    every create and setACL looks its list up here)."""
+    return tuple((a.perms, a.id.scheme, a.id.id) if a.id is not None else (a.perms, None, None) for a in acls)
+
+
 class ReferenceCountedACLCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_index: dict[int, list[ACL]] = {}
-        self._by_acl: dict[tuple[ACL, ...], int] = {}
+        self._by_acl: dict[tuple, int] = {}
         self._refs: dict[int, int] = {}
         self._last_index = 0
 
@@ -27,7 +34,7 @@ class ReferenceCountedACLCache:
         """The index for ``acls``, adding one usage (a new index if unseen)."""
         if acls is None:
             return OPEN_UNSAFE_ACL_ID
-        key = tuple(acls)
+        key = _acl_key(acls)
         with self._lock:
             index = self._by_acl.get(key)
             if index is None:
@@ -64,7 +71,7 @@ class ReferenceCountedACLCache:
                 del self._refs[index]
                 acls = self._by_index.pop(index, None)
                 if acls is not None:
-                    self._by_acl.pop(tuple(acls), None)
+                    self._by_acl.pop(_acl_key(acls), None)
             else:
                 self._refs[index] = count - 1
 
@@ -81,13 +88,13 @@ class ReferenceCountedACLCache:
             self._last_index = 0
             for index, acls in entries:
                 self._by_index[index] = list(acls)
-                self._by_acl[tuple(acls)] = index
+                self._by_acl[_acl_key(acls)] = index
                 self._last_index = max(self._last_index, index)
 
     def purge_unused(self) -> None:
         with self._lock:
             for index in [i for i in self._by_index if self._refs.get(i, 0) == 0]:
-                self._by_acl.pop(tuple(self._by_index.pop(index)), None)
+                self._by_acl.pop(_acl_key(self._by_index.pop(index)), None)
 
     def __len__(self) -> int:
         return len(self._by_index)

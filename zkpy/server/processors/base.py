@@ -20,6 +20,10 @@ class RequestProcessor:
     def process_request(self, request: Request) -> None:
         raise NotImplementedError
 
+    def flush(self) -> None:
+        """The end of a batch of requests passed on (Java: Flushable, which
+        SyncRequestProcessor calls after each group commit)."""
+
     def shutdown(self) -> None:
         pass
 

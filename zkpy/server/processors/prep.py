@@ -32,6 +32,7 @@ from ...paths import parent_of, validate_path
 from ..data_tree import CONFIG_NODE, ephemeral_kind
 from ..quota import check_tree_quota
 from ..request import REQUEST_OF_DEATH, Request
+from ..txn_codec import serialize_txn
 from .base import QueuedProcessor
 
 LOG = logging.getLogger(__name__)
@@ -440,6 +441,10 @@ class PrepRequestProcessor(QueuedProcessor):
             if request is REQUEST_OF_DEATH:
                 break
             prep(request)
+            if request.hdr is not None:
+                # Serialized here, off the Sync thread (which logs, fsyncs
+                # and applies: the standalone write path's busiest thread).
+                request.txn_bytes = serialize_txn(request.hdr, request.txn)
             request.zxid = self.zks.get_zxid()
             self.next.process_request(request)
         LOG.info("PrepRequestProcessor exited loop!")

@@ -61,6 +61,7 @@ class SyncRequestProcessor(QueuedProcessor):
             else:
                 # Nothing waits for an fsync: a read goes straight on.
                 nxt.process_request(request)
+                nxt.flush()
                 continue
             if len(to_flush) >= self.max_batch_size:
                 self._flush(to_flush)
@@ -74,6 +75,7 @@ class SyncRequestProcessor(QueuedProcessor):
         with reply_batch():  # the group's replies: one send per connection
             for request in to_flush:
                 nxt.process_request(request)
+        nxt.flush()
         to_flush.clear()
 
     def _start_snapshot(self) -> None:

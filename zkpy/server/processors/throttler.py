@@ -26,7 +26,8 @@ class RequestThrottler(QueuedProcessor):
 
     def run(self) -> None:
         zks = self.zks
-        get = self.queue.get
+        q = self.queue
+        get = q.get
         nxt = self.next
         while True:
             request = get()
@@ -36,6 +37,9 @@ class RequestThrottler(QueuedProcessor):
             if limit > 0:
                 zks.wait_for_in_process_below(limit)
             nxt.process_request(request)
+            if q.empty():
+                nxt.flush()  # e.g. a learner's forwards to its leader go out together
+        nxt.flush()
         LOG.info("RequestThrottler shutdown")
 
     def shutdown(self) -> None:
