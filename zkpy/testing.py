@@ -303,6 +303,7 @@ class TestingServer:
         secure_port: Optional[int] = None,
         plain_port: bool = True,
         tls_files=None,
+        keep_config: bool = False,
     ) -> None:
         if not plain_port and not tls:
             raise ValueError("plain_port=False needs tls=True: a server needs a client port")
@@ -325,6 +326,9 @@ class TestingServer:
                 self._port = find_free_port(host)
         self._tick_time = tick_time
         self._extra_config = dict(config or {})
+        #: Write zoo.cfg only on the first start: the server may rewrite it
+        #: (a reconfig-enabled peer moves its membership to a dynamic file).
+        self._keep_config = keep_config
         if jvm_flags is None or isinstance(jvm_flags, str):
             self._jvm_flags = jvm_flags or ""
         else:
@@ -563,7 +567,8 @@ class TestingServer:
         if self._myid is not None:
             with open(os.path.join(self._data_dir, "myid"), "w", encoding="ascii") as f:
                 f.write(f"{self._myid}\n")
-        self.write_config()
+        if not (self._keep_config and os.path.exists(self.config_path)):
+            self.write_config()
         with open(self.log_path, "ab") as log:
             log.write(f"---- zkpy.testing: starting {' '.join(self.command())}\n".encode())
             log.flush()
@@ -792,7 +797,10 @@ class TestingCluster:
     :param observers: observers.
     :param tick_time, init_limit, sync_limit: the ensemble's timing.
     :param config: extra zoo.cfg entries for every peer (None removes one).
-    :param jvm_flags: ``-D`` words for every peer.
+    :param peer_config: extra zoo.cfg entries by sid, applied after ``config``
+        (one peer with other settings: a rolling upgrade, a wrong login).
+    :param jvm_flags: ``-D`` words for every peer (a JAAS file:
+        ``-Djava.security.auth.login.config=...``).
     :param start: start every peer and wait for a leader in the constructor.
     :param partitionable: route every peer-to-peer connection (quorum and
         election ports) through loopback proxies, one per ordered pair of
@@ -807,6 +815,12 @@ class TestingCluster:
         in ``<temp_dir>/tls``: :attr:`secure_connect_string`,
         :attr:`ca_file`, :attr:`client_cert_file`, :attr:`client_key_file`.
         The peers talk to each other in plain TCP unless ``quorum_tls``.
+    :param reconfig_enabled: ``reconfigEnabled=true``: each server line
+        carries the peer's client address (``;host:port``), as reconfig
+        needs, and a peer's zoo.cfg is written only once, since the peer
+        rewrites it (``dynamicConfigFile=``); :meth:`add_peer` makes a peer
+        that joins the running ensemble, :meth:`server_spec` gives the
+        ``server.N=...`` text of any peer.
     :param quorum_tls: the peers talk TLS to each other (``sslQuorum=true``,
         election and quorum ports), each with its own certificate (``CN=peer<sid>``,
         valid for ``localhost`` and ``127.0.0.1``) from one throw-away CA
@@ -844,6 +858,8 @@ class TestingCluster:
         partitionable: bool = False,
         tls: bool = False,
         quorum_tls: bool | Sequence[int] = False,
+        peer_config: Optional[Mapping[int, Mapping[str, object]]] = None,
+        reconfig_enabled: bool = False,
     ) -> None:
         if n < 1 or observers < 0:
             raise ValueError("a cluster needs at least one voter and no negative observers")
@@ -864,6 +880,12 @@ class TestingCluster:
         self._client_ports = {sid: ports[per_peer * i] for i, sid in enumerate(sids)}
         quorum_ports = {sid: ports[per_peer * i + 1] for i, sid in enumerate(sids)}
         election_ports = {sid: ports[per_peer * i + 2] for i, sid in enumerate(sids)}
+        self._quorum_ports, self._election_ports = quorum_ports, election_ports
+        self._reconfig_enabled = reconfig_enabled
+        self._roles = {sid: "observer" if sid in self.observers else "participant" for sid in sids}
+        self._peer_args = dict(tick_time=tick_time, init_limit=init_limit, sync_limit=sync_limit, config=config,
+                               jvm_flags=jvm_flags, force_sync=force_sync, start_timeout=start_timeout,
+                               stop_timeout=stop_timeout)
         secure_ports = {sid: ports[per_peer * i + 3] for i, sid in enumerate(sids)} if tls else {}
         self._tls_files = None
         if tls:
@@ -904,8 +926,12 @@ class TestingCluster:
                     quorum = self._network.add_link(sid, other, "quorum", quorum)
                     election = self._network.add_link(sid, other, "election", election)
                 role = ":observer" if other in self.observers else ""
+                if reconfig_enabled:
+                    role = f":{self._roles[other]};{host}:{self._client_ports[other]}"
                 members[f"server.{other}"] = f"{host}:{quorum}:{election}{role}"
             cfg: dict[str, object] = dict(members)
+            if reconfig_enabled:
+                cfg["reconfigEnabled"] = "true"
             cfg.update(initLimit=init_limit, syncLimit=sync_limit, standaloneEnabled="false")
             if sid in self.observers:
                 cfg["peerType"] = "observer"
@@ -917,11 +943,13 @@ class TestingCluster:
                     "ssl.quorum.trustStore.location": self._quorum_pki.ca.cert, "ssl.quorum.trustStore.type": "PEM",
                 })
             cfg.update(config or {})
+            cfg.update((peer_config or {}).get(sid, {}))
             self._peers[sid] = TestingServer(
                 self._client_ports[sid], host=host, tick_time=tick_time, config=cfg, jvm_flags=jvm_flags,
                 force_sync=force_sync, temp_dir=os.path.join(self._temp_dir, f"peer{sid}"), myid=sid,
                 start_timeout=start_timeout, stop_timeout=stop_timeout,
                 tls=tls, secure_port=secure_ports.get(sid), tls_files=self._tls_files,
+                keep_config=reconfig_enabled,
             )
         if start:
             try:
@@ -984,6 +1012,50 @@ class TestingCluster:
 
     def peer(self, sid: int) -> TestingServer:
         return self._peers[sid]
+
+    # -- dynamic reconfiguration (reconfig_enabled) ----------------------------------------
+
+    def server_spec(self, sid: int, role: Optional[str] = None) -> str:
+        """``server.N=host:quorumPort:electionPort:role;host:clientPort``
+        for peer ``sid`` (its own role unless ``role``), the form
+        ``reconfig`` takes and ``/zookeeper/config`` shows."""
+        host = self._host
+        return (f"server.{sid}={host}:{self._quorum_ports[sid]}:{self._election_ports[sid]}:"
+                f"{role or self._roles[sid]};{host}:{self._client_ports[sid]}")
+
+    def add_peer(self, role: str = "participant", members: Optional[Sequence[int]] = None) -> int:
+        """Make (not start) a new peer that joins the running ensemble, as
+        ZooKeeper's reconfig guide describes: its config lists ``members``
+        (default: every peer made so far) plus itself with ``role``, so it
+        syncs with the leader as a non-voting learner (or an observer)
+        until a reconfig adds it. Returns its sid; :meth:`start` it."""
+        if self._network is not None or self._quorum_pki is not None:
+            raise TestingServerError("add_peer() supports neither partitionable nor quorum_tls clusters")
+        if role not in ("participant", "observer"):
+            raise ValueError(f"role must be 'participant' or 'observer', not {role!r}")
+        sid = max(self._peers) + 1
+        client, quorum, election = find_free_ports(3, self._host)
+        self._client_ports[sid], self._quorum_ports[sid], self._election_ports[sid] = client, quorum, election
+        self._roles[sid] = role
+        args = self._peer_args
+        cfg: dict[str, object] = {}
+        for other in list(members if members is not None else self._peers) + [sid]:
+            key, _, value = self.server_spec(other).partition("=")
+            cfg[key] = value if self._reconfig_enabled else value.split(";", 1)[0]
+        cfg.update(initLimit=args["init_limit"], syncLimit=args["sync_limit"], standaloneEnabled="false")
+        if self._reconfig_enabled:
+            cfg["reconfigEnabled"] = "true"
+        if role == "observer":
+            cfg["peerType"] = "observer"
+        cfg.update(args["config"] or {})
+        self._peers[sid] = TestingServer(
+            client, host=self._host, tick_time=args["tick_time"], config=cfg, jvm_flags=args["jvm_flags"],
+            force_sync=args["force_sync"], temp_dir=os.path.join(self._temp_dir, f"peer{sid}"), myid=sid,
+            start_timeout=args["start_timeout"], stop_timeout=args["stop_timeout"],
+            keep_config=self._reconfig_enabled,
+        )
+        (self.observers if role == "observer" else self.voters).append(sid)
+        return sid
 
     __getitem__ = peer
 

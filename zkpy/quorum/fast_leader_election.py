@@ -21,9 +21,11 @@ The peer object it serves provides: ``my_id``, ``peer_state`` and
 ``is_participant``, ``last_logged_zxid()``, ``current_epoch`` and
 ``start_fle``.
 
-What zkpy does differently, on purpose: a notification's config is not
-acted upon (zkpy has no dynamic reconfig yet; Java with reconfig disabled
-ignores it as well). Notifications are logged at INFO as Java does.
+With ``reconfigEnabled``, a notification carrying a newer config than
+ours while we are LOOKING makes the peer adopt it (``process_reconfig``)
+and start the election round again under it (Java shuts the election
+down and starts a new one; zkpy keeps the messenger and only restarts
+the round). Notifications are logged at INFO as Java does.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ MAX_NOTIFICATION_INTERVAL = 60000
 _MASK64 = (1 << 64) - 1
 _CONFIG_VERSION = re.compile(r"(?:^|\n)version=([0-9a-fA-F]+)\s*$")
 _WAKE = object()  # put on the receive queue to wake look_for_leader
+_RESTART = object()  # a newer config arrived: start the round again under it
 
 
 def _hex(value: int) -> str:
@@ -167,6 +170,9 @@ class FastLeaderElection:
             n = self._poll(not_timeout)
             if n is _WAKE:
                 continue
+            if n is _RESTART:
+                LOG.info("restarting leader election")
+                return None
             if n is None:
                 if self.manager.have_delivered():
                     self.send_notifications()
@@ -198,8 +204,8 @@ class FastLeaderElection:
             if n is None:
                 with self._lock:
                     return self.state.decide()
-            if n is _WAKE:
-                self.recvqueue.put(_WAKE)
+            if n is _WAKE or n is _RESTART:
+                self.recvqueue.put(n)
                 return None
             with self._lock:
                 better = self.state.supersedes(n)
@@ -227,6 +233,8 @@ class FastLeaderElection:
         if n.version <= 0x1:
             LOG.info("Backward compatibility mode (before reconfig), server id: %d", sid)
         peer = self.peer
+        if n.config and getattr(peer, "reconfig_enabled", False) and self._adopt_config(n):
+            return
         sender_is_voter = sid in self._voters()
         my_state = peer.peer_state
         if sender_is_voter and n.state is None:
@@ -246,6 +254,28 @@ class FastLeaderElection:
                       _hex(reply.zxid), reply.leader)
             self.sendqueue.put(ToSend(reply.leader, reply.zxid, reply.election_epoch, reply.state, sid,
                                       reply.peer_epoch, self._config_bytes()))
+
+    def _adopt_config(self, n: Notification) -> bool:
+        """A LOOKING peer adopts a newer config a notification carries;
+        True when the round must start again under it."""
+        peer = self.peer
+        try:
+            received = peer.config_from_string(n.config)
+        except Exception as e:  # noqa: BLE001 - a bad config is ignored, as in Java
+            LOG.warning("Skipping a bad config from %d: %s", n.sid, e)
+            return False
+        current = peer.quorum_verifier
+        if received.version <= current.version:
+            return False
+        LOG.info("%d Received version: %x my version: %x", peer.my_id, received.version, current.version)
+        if peer.peer_state != ServerState.LOOKING:
+            LOG.debug("Skip processReconfig(), state: %s", peer.peer_state.name)
+            return False
+        peer.process_reconfig(received, None, None, False)
+        if received != current:
+            self.recvqueue.put(_RESTART)
+            return True
+        return False
 
     @staticmethod
     def _config_version(n: Notification) -> str:

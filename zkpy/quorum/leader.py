@@ -29,8 +29,22 @@ Java: ``Leader`` (``lead``, ``getEpochToPropose``, ``waitForEpochAck``,
    the synced voters must still form a quorum, or we step down and the
    peer goes back to LOOKING.
 
+Reconfig (``reconfigEnabled=true``; Java: the reconfig parts of ``lead``,
+``startZkServer``, ``propose``, ``tryToCommit``, ``getDesignatedLeader``,
+``commitAndActivate``, ``informAndActivate``, ``isQuorumSynced``): a
+leader whose config still has version 0 gives it the new epoch's first
+zxid as version and sends it in NEWLEADER; a reconfig proposal (a
+SetDataTxn on /zookeeper/config under op 16) makes its config the last
+seen one, so that it and every later proposal wait for a quorum of both
+the old and the new config; on commit the new config is activated here
+and sent as COMMITANDACTIVATE (followers) / INFORMANDACTIVATE (observers)
+with the designated leader: us if we stay a voter, else the new voter
+that acked the most outstanding proposals; a leader that is not the
+designated one commits nothing more and steps down when its followers
+leave for the new leader.
+
 What zkpy does differently, on purpose: no learner sync throttling, no
-observer masters, no reconfig (COMMITANDACTIVATE); the SNAP is streamed
+observer masters; the SNAP is streamed
 straight from the live tree (fuzzy, like Java's), the txns after its zxid
 follow it as proposals and commits.
 """
@@ -55,9 +69,11 @@ from ..server.request import Request
 from ..server.txn_codec import serialize_txn
 from .initial_message import format_address
 from .proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
+from .quorum_auth import SaslException
 from .quorum_cnx_manager import _close_socket, _read_exact
 from .quorum_packet import (
-    ACK, ACKEPOCH, COMMIT, FOLLOWERINFO, INFORM, LEADERINFO, NEWLEADER, OBSERVERINFO, PING, PROPOSAL,
+    ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, FOLLOWERINFO, INFORM, INFORMANDACTIVATE, LEADERINFO, NEWLEADER,
+    OBSERVERINFO, PING, PROPOSAL,
     PROTOCOL_VERSION, REQUEST, REVALIDATE, SNAP, SYNC, UPTODATE, describe, epoch_of, make_zxid,
     parse_learner_info, read_quorum_packet,
 )
@@ -348,7 +364,66 @@ class Leader:
             return self.last_proposed
 
     def config_bytes(self) -> bytes:
-        return str(self.peer.quorum_verifier).encode("utf-8")
+        """NEWLEADER's config: the last seen one (Java: getQuorumVerifierBytes)."""
+        return str(self.peer.get_last_seen_quorum_verifier()).encode("utf-8")
+
+    # -- reconfig ------------------------------------------------------------------------------
+    def is_quorum_synced(self, qv) -> bool:
+        """Do the voters of ``qv`` that are synced with us (us included) form
+        a quorum of ``qv``? (Java: isQuorumSynced)"""
+        peer = self.peer
+        ids = {peer.my_id} if peer.my_id in qv.voting_members else set()
+        with self.zab_lock:
+            ids |= {h.sid for h in self._forwarding if h.synced() and h.sid in qv.voting_members}
+        return qv.contains_quorum(ids)
+
+    def get_designated_leader(self, ack_set: AckSet, zxid: int, later=()) -> int:
+        """Who leads once the new config (``ack_set``'s last verifier) is
+        active: us if we remain a voter at the same quorum address, else the
+        new voter that acked the reconfig and most of the proposals after
+        it (Java: getDesignatedLeader)."""
+        peer = self.peer
+        new_qv = ack_set.verifiers[-1]
+        me = new_qv.voting_members.get(peer.my_id)
+        if me is not None and me.addr == peer.quorum_address().addr:
+            return peer.my_id
+        candidates = set(ack_set.acks[-1])
+        candidates.discard(peer.my_id)
+        if not candidates:
+            return peer.my_id
+        current = min(candidates)
+        for proposal in list(later) + self.proposals.after(zxid):
+            if proposal.zxid <= zxid:
+                continue
+            for acked in proposal.ack_set.acks:
+                candidates &= acked
+                if not candidates:
+                    return current
+                current = min(candidates)
+                if len(candidates) == 1:
+                    return current
+        return current
+
+    def _commit_and_activate(self, proposal: Proposal, later) -> None:
+        """Commit a reconfig: activate the new config here and on every
+        learner (Java: the reconfig branch of tryToCommit)."""
+        peer = self.peer
+        zxid = proposal.zxid
+        designated = self.get_designated_leader(proposal.ack_set, zxid, later)
+        new_qv = proposal.ack_set.verifiers[-1]
+        peer.process_reconfig(new_qv, designated, self.zk.get_zxid(), True)
+        if designated != peer.my_id:
+            LOG.info("Committing a reconfiguration (reconfigEnabled=%s); this leader is not the designated "
+                     "leader anymore, setting allowedToCommit=false", peer.reconfig_enabled)
+            self.allowed_to_commit = False
+        leader_bytes = struct.pack(">q", designated)
+        packet = QuorumPacket(COMMITANDACTIVATE, zxid, leader_bytes, None)
+        for handler in self._forwarding:
+            handler.queue_packet(packet)
+        if self._observing:
+            inform = QuorumPacket(INFORMANDACTIVATE, zxid, leader_bytes + proposal.packet.data, None)
+            for handler in self._observing:
+                handler.queue_packet(inform)
 
     # -- broadcast -----------------------------------------------------------------------------
     def propose(self, request: Request) -> Proposal:
@@ -363,6 +438,10 @@ class Leader:
             data = request.txn_bytes = serialize_txn(request.hdr, request.txn)
         packet = QuorumPacket(PROPOSAL, zxid, data, None)
         with self.zab_lock:
+            if request.hdr.type == OpCode.reconfig:
+                # From now on proposals wait for the old and the new config.
+                peer = self.peer
+                peer.set_last_seen_quorum_verifier(peer.config_from_string(request.txn.data.decode("utf-8")), True)
             self.proposal_stats.set_last_buffer_size(len(data))
             proposal = Proposal(zxid, packet, request, self.peer.verifiers())
             self.last_proposed = zxid
@@ -376,12 +455,23 @@ class Leader:
         with self.zab_lock:
             if not self.allowed_to_commit:
                 return
-            for proposal in self.proposals.ack(sid, zxid):
-                self._commit(proposal)
+            ready = self.proposals.ack(sid, zxid)
+            for i, proposal in enumerate(ready):
+                if not self.allowed_to_commit:
+                    # A reconfig handed the leadership on: the rest is the new leader's.
+                    break
+                self._commit(proposal, ready[i + 1:])
 
-    def _commit(self, proposal: Proposal) -> None:
+    def _commit(self, proposal: Proposal, later=()) -> None:
         zxid = proposal.zxid
         self.to_be_applied.append(proposal)
+        request = proposal.request
+        if request is not None and request.hdr is not None and request.hdr.type == OpCode.reconfig:
+            self._commit_and_activate(proposal, later)
+            self.zk.commit_processor.commit(request)
+            for r in self.pending_syncs.pop(zxid, ()):
+                self.send_sync(r)
+            return
         commit = QuorumPacket(COMMIT, zxid, None, None)
         for handler in self._forwarding:
             handler.queue_packet(commit)
@@ -445,6 +535,13 @@ class Leader:
         epoch = self.get_epoch_to_propose(peer.my_id, peer.accepted_epoch)
         zxid = make_zxid(epoch, 0)
         self.zk.set_zxid(zxid)
+        current, last_seen = peer.quorum_verifier, peer.get_last_seen_quorum_verifier()
+        if peer.reconfig_enabled and current.version == 0 and last_seen.version == 0:
+            # A config from zoo.cfg has no version: it gets this epoch's first
+            # zxid, and becomes a dynamic config file once NEWLEADER is acked.
+            new_qv = peer.config_from_string(str(current))
+            new_qv.version = zxid
+            peer.set_last_seen_quorum_verifier(new_qv, True)
         with self._new_leader_cond:
             self.new_leader_zxid = zxid
             self.new_leader_acks = AckSet(peer.verifiers())
@@ -471,6 +568,14 @@ class Leader:
         with self.zab_lock:
             zxid = self.zk.get_zxid()
             self.proposals.last_committed = zxid
+            if peer.reconfig_enabled:
+                # The config NEWLEADER carried is now acked by a quorum: activate it.
+                designated = self.get_designated_leader(self.new_leader_acks, zxid)
+                peer.process_reconfig(peer.get_last_seen_quorum_verifier(), designated, zxid, True)
+                if designated != peer.my_id:
+                    LOG.warning("This leader is not the designated leader, it will be initialized with "
+                                "allowedToCommit = false")
+                    self.allowed_to_commit = False
             peer.zk_db.init_config_node(str(peer.quorum_verifier), peer.quorum_verifier.version)
             self.zk.startup()
             peer.update_election_vote(self.epoch)
@@ -672,6 +777,13 @@ class LearnerHandler(threading.Thread):
         leader = self.leader
         peer = leader.peer
         try:
+            # Quorum SASL first (Java does it in LearnerHandler's constructor, in the acceptor thread).
+            try:
+                self.reader = peer.auth_server.authenticate(self.sock, self.reader)
+            except SaslException as e:
+                LOG.error("Server failed to authenticate quorum learner, addr: %s, closing connection: %s",
+                          self.remote, e)
+                return
             leader.add_learner_handler(self)
             qp = self._read()
             if qp.type not in (FOLLOWERINFO, OBSERVERINFO):

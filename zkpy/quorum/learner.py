@@ -29,6 +29,13 @@ their ACKs follow the NEWLEADER ACK. A learner whose sync fails before
 NEWLEADER forgets its in-memory database, so that the next election reads
 it again from disk rather than vote with data it never persisted.
 
+Reconfig (Java: the reconfig parts of ``syncWithLeader``): NEWLEADER's
+config becomes the last seen one and is activated at UPTODATE; a reconfig
+PROPOSAL makes its config the last seen one; COMMITANDACTIVATE /
+INFORMANDACTIVATE activate it (``QuorumPeer.process_reconfig``). When that
+changes our role or our leader, :class:`ReconfigRoleChange` ends this role
+and the peer moves to its new one.
+
 The connection to the leader comes from the peer's
 :class:`.quorum_socket.QuorumSocketFactory` (TLS with ``sslQuorum``).
 """
@@ -43,13 +50,16 @@ import threading
 import time
 from typing import Optional
 
+from ..defs import OpCode
 from ..jute.records import QuorumPacket
 from ..server.txn_codec import deserialize_txn
 from ..server.zookeeper_server import State
 from .initial_message import format_address
+from .quorum_auth import SaslException
 from .quorum_packet import (
-    ACK, ACKEPOCH, COMMIT, DIFF, INFORM, LEADERINFO, NEWLEADER, PING, PROPOSAL, REQUEST, REVALIDATE, SNAP,
-    TRUNC, UPTODATE, describe, epoch_of, learner_info, make_zxid, read_quorum_packet,
+    ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, INFORM, INFORMANDACTIVATE, LEADERINFO, NEWLEADER, PING,
+    PROPOSAL, REQUEST, REVALIDATE, SNAP, TRUNC, UPTODATE, describe, epoch_of, learner_info, make_zxid,
+    read_quorum_packet,
 )
 from .quorum_peer import SyncMode, ZabState
 from .quorum_server import QuorumServer
@@ -93,6 +103,20 @@ class SocketReader:
 
     def close(self) -> None:
         self.buf.clear()
+
+
+class ReconfigRoleChange(Exception):
+    """A reconfig changed our role or our leader: this role ends (Java
+    throws "changes proposed in reconfig")."""
+
+    def __init__(self) -> None:
+        super().__init__("changes proposed in reconfig")
+
+
+def designated_leader(data: Optional[bytes]) -> int:
+    """The designated leader's sid at the head of a COMMITANDACTIVATE /
+    INFORMANDACTIVATE."""
+    return struct.unpack_from(">q", data or b"", 0)[0]
 
 
 class PacketInFlight:
@@ -165,6 +189,10 @@ class Learner:
                 self.sock = sock
                 self.reader = SocketReader(sock)
                 LOG.info("%s is connected to the leader at %s", peer.my_id, format_address(*address))
+                try:  # quorum SASL, before FOLLOWERINFO (Java: authLearner.authenticate); not retried
+                    peer.auth_learner.authenticate(sock, self.reader, format_address(*address))
+                except SaslException as e:
+                    raise OSError(f"SASL authentication with the leader failed: {e}") from None
                 return
             remaining = connect_timeout_ms - int((time.monotonic() - start) * 1000)
             where = ", ".join(format_address(*a) for a in server.addrs)
@@ -272,14 +300,28 @@ class Learner:
     def process_packet(self, qp: QuorumPacket) -> None:
         raise NotImplementedError
 
-    def _parse_txn(self, qp: QuorumPacket) -> PacketInFlight:
-        data = qp.data or b""
+    def _parse_txn(self, qp: QuorumPacket, skip: int = 0) -> PacketInFlight:
+        data = (qp.data or b"")[skip:]
         hdr, txn, _digest = deserialize_txn(data)
         expected = self.last_queued + 1
         if hdr.zxid != expected and not (hdr.zxid & 0xFFFFFFFF == 1 and epoch_of(hdr.zxid) > epoch_of(expected)):
             LOG.warning("Got zxid 0x%x expected 0x%x", hdr.zxid & _MASK64, (self.last_queued + 1) & _MASK64)
         self.last_queued = hdr.zxid
         return PacketInFlight(hdr, txn, bytes(data))
+
+    # -- reconfig ------------------------------------------------------------------------------
+    def _config_of(self, txn):
+        return self.peer.config_from_string(bytes(txn.data or b"").decode("utf-8"))
+
+    def _see_proposal(self, pif: PacketInFlight) -> None:
+        """A reconfig proposal: its config is the last seen one."""
+        if pif.hdr.type == OpCode.reconfig:
+            self.peer.set_last_seen_quorum_verifier(self._config_of(pif.txn), True)
+
+    def _activate(self, txn, qp: QuorumPacket) -> None:
+        """COMMITANDACTIVATE / INFORMANDACTIVATE: the new config is active."""
+        if self.peer.process_reconfig(self._config_of(txn), designated_leader(qp.data), qp.zxid, True):
+            raise ReconfigRoleChange()
 
     # -- synchronization -------------------------------------------------------------------------
     def sync_with_leader(self, new_leader_zxid: int) -> None:
@@ -320,12 +362,19 @@ class Learner:
         not_committed: collections.deque[PacketInFlight] = collections.deque()
         committed: collections.deque[int] = collections.deque()
         write_to_txn_log = not snapshot_needed
+        new_leader_qv = None
         while self.is_running():
             qp = self.read_packet()
             t = qp.type
             if t == PROPOSAL:
-                not_committed.append(self._parse_txn(qp))
-            elif t == COMMIT:
+                pif = self._parse_txn(qp)
+                self._see_proposal(pif)
+                not_committed.append(pif)
+            elif t in (COMMIT, COMMITANDACTIVATE):
+                if t == COMMITANDACTIVATE:
+                    pif = not_committed[0] if not_committed else None
+                    if pif is not None and pif.hdr.zxid == qp.zxid and pif.hdr.type == OpCode.reconfig:
+                        self._activate(pif.txn, qp)
                 if not write_to_txn_log:
                     pif = not_committed[0] if not_committed else None
                     if pif is None or pif.hdr.zxid != qp.zxid:
@@ -336,8 +385,10 @@ class Learner:
                         not_committed.popleft()
                 else:
                     committed.append(qp.zxid)
-            elif t == INFORM:
-                pif = self._parse_txn(qp)
+            elif t in (INFORM, INFORMANDACTIVATE):
+                pif = self._parse_txn(qp, 8 if t == INFORMANDACTIVATE else 0)
+                if t == INFORMANDACTIVATE:
+                    self._activate(pif.txn, qp)
                 if not write_to_txn_log:
                     zk.apply_txn(pif.hdr, pif.txn, pif.payload)
                 else:
@@ -345,9 +396,18 @@ class Learner:
                     committed.append(qp.zxid)
             elif t == UPTODATE:
                 LOG.info("Learner received UPTODATE message")
+                if new_leader_qv is not None and peer.process_reconfig(new_leader_qv, None, None, True):
+                    raise ReconfigRoleChange()
                 break
             elif t == NEWLEADER:
                 LOG.info("Learner received NEWLEADER message")
+                if qp.data and len(qp.data) > 1 and peer.reconfig_enabled:
+                    try:
+                        new_leader_qv = peer.config_from_string(bytes(qp.data).decode("utf-8"))
+                        peer.set_last_seen_quorum_verifier(new_leader_qv, True)
+                        LOG.info("Setting new quorum verifier %s", new_leader_qv)
+                    except Exception:  # noqa: BLE001 - as Java, a bad config does not stop the sync
+                        LOG.warning("Bad config in NEWLEADER", exc_info=True)
                 if snapshot_needed:
                     zk.take_snapshot()
                 peer.set_current_epoch(new_epoch)

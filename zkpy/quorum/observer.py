@@ -3,15 +3,18 @@
 Java: ``Observer`` (``observeLeader``, ``processPacket``, ``shutdown``).
 It registers with OBSERVERINFO, so the leader never counts it in a
 quorum, and it hears committed txns as INFORM packets (no PROPOSAL, no
-ACK). zkpy observers always learn from the leader (no observer masters).
+ACK); an INFORMANDACTIVATE also activates a reconfig's config (which
+may make us a participant: the role then ends). zkpy observers always learn from the leader (no observer masters).
 """
 
 from __future__ import annotations
 
 import logging
 
-from .learner import Learner
-from .quorum_packet import COMMIT, INFORM, OBSERVERINFO, PING, PROPOSAL, REVALIDATE, SYNC, UPTODATE, describe
+from .learner import Learner, ReconfigRoleChange, designated_leader
+from .quorum_packet import (
+    COMMIT, INFORM, INFORMANDACTIVATE, OBSERVERINFO, PING, PROPOSAL, REVALIDATE, SYNC, UPTODATE, describe,
+)
 from .quorum_zookeeper_server import FollowerZooKeeperServer, ObserverZooKeeperServer
 
 LOG = logging.getLogger(__name__)
@@ -47,6 +50,11 @@ class Observer(Learner):
         elif t == INFORM:
             p = self._parse_txn(qp)
             self.zk.commit_request(FollowerZooKeeperServer.make_request(p.hdr, p.txn, p.payload))
+        elif t == INFORMANDACTIVATE:
+            p = self._parse_txn(qp, 8)
+            self.zk.commit_request(FollowerZooKeeperServer.make_request(p.hdr, p.txn, p.payload))
+            if self.peer.process_reconfig(self._config_of(p.txn), designated_leader(qp.data), qp.zxid, True):
+                raise ReconfigRoleChange()
         elif t in (PROPOSAL, COMMIT):
             LOG.warning("Ignoring %s", describe(qp))
         elif t == UPTODATE:

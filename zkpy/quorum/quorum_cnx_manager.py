@@ -34,6 +34,14 @@ With ``sslQuorum`` the connections are TLS: the ``socket_factory``
 included, and wraps what the Listener accepts, whose TLS handshake then
 happens when :meth:`QuorumCnxManager.receive_connection` reads the header,
 in the Listener thread under the handshake timeout (as in Java).
+
+With quorum SASL (``quorum.auth.enableSasl``, :mod:`.quorum_auth`) the
+dialler authenticates right after its header and the Listener's side checks
+it before looking at the sid; both run in connection threads (at most
+``quorum.cnxn.threads.size`` at once; a connection that finds none free is
+closed), so a slow or silent peer holds one thread for at most the socket
+timeout, never the Listener nor the manager's lock (Java:
+``receiveConnectionAsync`` / ``initiateConnectionAsync``).
 """
 
 from __future__ import annotations
@@ -52,7 +60,8 @@ import attrs
 from .initial_message import (
     OBSERVER_ID, InitialMessageError, build_initial_message, format_address, read_initial_message,
 )
-from .quorum_server import QuorumServer
+from .quorum_auth import NullQuorumAuthLearner, NullQuorumAuthServer, QuorumAuthLearner, QuorumAuthServer, SaslException
+from .quorum_server import LearnerType, QuorumServer
 from .quorum_socket import QuorumSocketFactory
 
 LOG = logging.getLogger(__name__)
@@ -167,13 +176,18 @@ class QuorumCnxManager:
         Java exits the process (code 14).
     :param socket_factory: makes the sockets (TLS with ``sslQuorum``);
         plain TCP when None.
+    :param auth_server, auth_learner: quorum SASL (:mod:`.quorum_auth`); none when None.
+    :param connection_threads: > 0: dial and accept in connection threads,
+        at most this many at once (Java: with quorum SASL, ``quorum.cnxn.threads.size``).
     """
 
     def __init__(self, my_id: int, view: Callable[[], Mapping[int, QuorumServer]], *,
                  socket_timeout_ms: int = 10000, cnx_timeout_ms: int = 5000, listen_on_all_ips: bool = False,
                  bind_retries: int = 3, multi_address: bool = False, tcp_keep_alive: bool = False,
                  on_listener_failure: Optional[Callable[[], None]] = None,
-                 socket_factory: Optional[QuorumSocketFactory] = None):
+                 socket_factory: Optional[QuorumSocketFactory] = None,
+                 auth_server: Optional[QuorumAuthServer] = None, auth_learner: Optional[QuorumAuthLearner] = None,
+                 connection_threads: int = 0):
         self.my_id = my_id
         self.view = view
         self.socket_timeout_ms = socket_timeout_ms
@@ -184,6 +198,12 @@ class QuorumCnxManager:
         self.tcp_keep_alive = tcp_keep_alive
         self.on_listener_failure = on_listener_failure
         self.socket_factory = socket_factory or QuorumSocketFactory()
+        self.auth_server = auth_server or NullQuorumAuthServer()
+        self.auth_learner = auth_learner or NullQuorumAuthLearner()
+        self.connection_threads = connection_threads
+        self._connection_slots = threading.BoundedSemaphore(max(1, connection_threads))
+        self._connection_thread_count = 0
+        self._in_progress: set[int] = set()  # sids being dialled in a connection thread
         self.sender_worker_map: dict[int, SendWorker] = {}
         # Every worker pair ever started, so that halt() also waits for ones
         # that a newer connection replaced and that are still winding down.
@@ -252,33 +272,90 @@ class QuorumCnxManager:
             if server is None:
                 LOG.warning("Invalid server id: %d", sid)
                 return False
-            for address in server.election_addrs:
-                sock = None
-                try:
-                    LOG.debug("Opening channel to server %d", sid)
-                    # TLS: the handshake runs here, under the read timeout (Java: connectOne).
-                    sock = self.socket_factory.connect(
-                        address, self.cnx_timeout_ms / 1000.0,
-                        self.socket_timeout_ms / 1000.0 if self.socket_timeout_ms > 0 else None,
-                        keep_alive=self.tcp_keep_alive)
-                    return self._start_connection(sock, sid)
-                except OSError as e:
-                    LOG.warning("Cannot open channel to %d at election address %s: %s", sid,
-                                format_address(*address), e)
-                    _close_socket(sock)
+            if not self.connection_threads:
+                return self._initiate_connection(sid, server)
+            # SASL may take a while: dial in a connection thread (Java: initiateConnectionAsync).
+            if sid in self._in_progress:
+                LOG.debug("Connection request to server id: %d is already in progress", sid)
+                return True
+            self._in_progress.add(sid)
+        if not self._in_connection_thread(self._initiate_connection_async, sid, server):
+            with self._lock:
+                self._in_progress.discard(sid)
+            return False
+        return True
+
+    def _initiate_connection_async(self, sid: int, server: QuorumServer) -> None:
+        try:
+            self._initiate_connection(sid, server)
+        finally:
+            with self._lock:
+                self._in_progress.discard(sid)
+
+    def _in_connection_thread(self, target, *args) -> bool:
+        """Run ``target`` in a new connection thread if fewer than
+        ``connection_threads`` run (Java: the connection executor, whose
+        SynchronousQueue refuses work when every thread is busy)."""
+        if not self._connection_slots.acquire(blocking=False):
+            LOG.error("No free quorum connection thread (quorum.cnxn.threads.size=%d)", self.connection_threads)
             return False
 
-    def _start_connection(self, sock: socket.socket, sid: int) -> bool:
-        """Send our header; keep the connection only if we have the larger sid."""
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception:  # noqa: BLE001 - a connection thread must not die silently
+                LOG.exception("Unexpected exception in a quorum connection thread")
+            finally:
+                self._connection_slots.release()
+
+        self._connection_thread_count += 1
+        name = f"QuorumConnectionThread-[myid={self.my_id}]-{self._connection_thread_count}"
+        threading.Thread(target=run, name=name, daemon=True).start()
+        return True
+
+    def _initiate_connection(self, sid: int, server: QuorumServer) -> bool:
+        for address in server.election_addrs:
+            sock = None
+            try:
+                LOG.debug("Opening channel to server %d", sid)
+                # TLS: the handshake runs here, under the read timeout (Java: connectOne).
+                sock = self.socket_factory.connect(
+                    address, self.cnx_timeout_ms / 1000.0,
+                    self.socket_timeout_ms / 1000.0 if self.socket_timeout_ms > 0 else None,
+                    keep_alive=self.tcp_keep_alive)
+            except OSError as e:
+                LOG.warning("Cannot open channel to %d at election address %s: %s", sid,
+                            format_address(*address), e)
+                _close_socket(sock)
+                continue
+            try:
+                return self._start_connection(sock, sid, server, address)
+            except (OSError, EOFError, SaslException) as e:
+                LOG.error("Exception while connecting, id: %d, addr: %s, closing learner connection: %s", sid,
+                          format_address(*address), e)
+                _close_socket(sock)
+        return False
+
+    def _start_connection(self, sock: socket.socket, sid: int, server: QuorumServer, address) -> bool:
+        """Send our header and authenticate; keep the connection only if we
+        have the larger sid."""
         me = self.my_server()
         addresses = me.election_addrs if self.multi_address else me.election_addrs[:1]
         sock.sendall(build_initial_message(self.my_id, addresses, multi_address=self.multi_address))
+        reader = sock.makefile("rb")
+        if server.type is LearnerType.PARTICIPANT:  # Java: only to members of the voting view
+            try:
+                self.auth_learner.authenticate(sock, reader, format_address(*address))
+            except BaseException:
+                reader.close()
+                raise
         if sid > self.my_id:
             LOG.info("Have smaller server identifier, so dropping the connection: (myId:%d --> sid:%d)",
                      self.my_id, sid)
+            reader.close()
             _close_socket(sock)
             return False
-        self._start_workers(sock, sock.makefile("rb"), sid)
+        self._start_workers(sock, reader, sid)
         return True
 
     def _start_workers(self, sock: socket.socket, reader, sid: int) -> None:
@@ -312,10 +389,18 @@ class QuorumCnxManager:
             _close_socket(sock)
             return
         sid = header.sid
-        if sid != OBSERVER_ID and sid not in self.view():
-            # Java keeps a larger unknown sid (its election answers it); zkpy
-            # drops it, as it never dials one either.
+        if sid != OBSERVER_ID and sid < self.my_id and sid not in self.view():
+            # As Java: a larger unknown sid (a peer joining by reconfig) is
+            # kept, our election answers it; a smaller one would have to be
+            # dialled back, which we cannot without its address.
             LOG.warning("Refusing an election connection from sid %d, which is not in the configuration", sid)
+            reader.close()
+            _close_socket(sock)
+            return
+        try:
+            reader = self.auth_server.authenticate(sock, reader)
+        except (SaslException, OSError, EOFError) as e:
+            LOG.error("Exception handling connection from sid %d, closing server connection: %s", sid, e)
             reader.close()
             _close_socket(sock)
             return
@@ -440,7 +525,11 @@ class Listener(threading.Thread):
                     continue
                 LOG.info("Received connection request from %s", format_address(*addr[:2]))
                 _set_sock_opts(sock, self.manager.socket_timeout_ms, self.manager.tcp_keep_alive)
-                self.manager.receive_connection(self.manager.socket_factory.accepted(sock))
+                sock = self.manager.socket_factory.accepted(sock)
+                if not self.manager.connection_threads:
+                    self.manager.receive_connection(sock)
+                elif not self.manager._in_connection_thread(self.manager.receive_connection, sock):
+                    _close_socket(sock)  # Java: the executor refused it
         finally:
             try:
                 server.close()

@@ -26,10 +26,24 @@ The peer keeps one :class:`~zkpy.server.server_services.ServerServices`
 (autopurge, /metrics, AdminServer) for its whole life and hands it each
 role's server, or None while no role serves.
 
-What zkpy does differently, on purpose: no JMX, no dynamic reconfig (the
-second verifier, ``last_seen_quorum_verifier``, is carried for the
-election's quorum checks but never set). A processor thread of a role that
-dies ends that role (the peer elects again) rather than the process.
+Dynamic reconfiguration (``reconfigEnabled=true``; Java:
+``setQuorumVerifier``, ``setLastSeenQuorumVerifier``, ``processReconfig``,
+``updateLearnerType``, ``updateVote``, ``reconfigFlagSet/Clear``,
+``updateServerState``, ``initConfigInZKDatabase``): the peer holds the
+committed config (``quorum_verifier``) and the last one seen
+(``last_seen_quorum_verifier``: a proposed one, newer while a reconfig is
+pending, else the same). Committing a config writes
+``<zoo.cfg>.dynamic.<version>`` and points zoo.cfg at it
+(:mod:`.dynamic_config`); a proposed one goes to ``<zoo.cfg>.dynamic.next``.
+A reconfig that changes our role or designates another leader ends the
+current role and sets the reconfig flag, so that the peer goes straight to
+its new state (no election) when that role ends.
+
+What zkpy does differently, on purpose: no JMX; a processor thread of a
+role that dies ends that role (the peer elects again) rather than the
+process. A reconfig does not restart the election machinery (the
+connection manager reads the membership live) and does not move the
+client port when a peer's client address changes (Java rebinds it).
 """
 
 from __future__ import annotations
@@ -50,10 +64,12 @@ from ..server.persistence.file_txn_snap_log import FileTxnSnapLog
 from ..server.zk_database import ZKDatabase
 from .fast_leader_election import MAX_NOTIFICATION_INTERVAL, MIN_NOTIFICATION_INTERVAL, FastLeaderElection
 from .initial_message import format_address
+from .quorum_auth import create_quorum_auth
 from .quorum_cnx_manager import QuorumCnxManager
 from .quorum_server import LearnerType, QuorumServer
 from .quorum_socket import QuorumSocketFactory
-from .quorum_verifier import QuorumVerifier, verifier_from_config
+from . import dynamic_config
+from .quorum_verifier import QuorumVerifier, parse_config_text, verifier_from_config
 from .vote import ServerState, Vote
 
 LOG = logging.getLogger(__name__)
@@ -129,7 +145,24 @@ class QuorumPeer(threading.Thread):
         self.quorum_verifier: QuorumVerifier = verifier_from_config(
             config.servers, config.groups, config.weights, version,
             multi_address_enabled=config.multi_address_enabled)
-        self.last_seen_quorum_verifier: Optional[QuorumVerifier] = None
+        # Java keeps the last seen config equal to the committed one unless
+        # a newer one is pending.
+        self.last_seen_quorum_verifier: Optional[QuorumVerifier] = self.quorum_verifier
+        self.reconfig_enabled = config.reconfig_enabled
+        self._qv_lock = threading.RLock()
+        self.config_filename = config.config_path
+        self.dynamic_config_filename = config.dynamic_config_file
+        #: Our own addresses, kept when a config we adopt does not list us.
+        self.my_server: Optional[QuorumServer] = self.quorum_verifier.all_members.get(self.my_id)
+        #: Java's reconfigFlag: the role ended because of a reconfig.
+        self.reconfig_flag = False
+        if self.reconfig_enabled and config.next_dynamic_config:
+            try:
+                self.last_seen_quorum_verifier = self.config_from_string(config.next_dynamic_config)
+            except Exception as e:  # noqa: BLE001 - Java goes on without it too
+                LOG.warning("NextQuorumVerifier is initiated to null: %s", e)
+        if self.reconfig_enabled and self.dynamic_config_filename is None and self.config_filename:
+            dynamic_config.backup_old_config(self.config_filename)
         self.learner_type = LearnerType(config.peer_type)
         self.tick_time = config.tick_time
         self.init_limit = config.init_limit
@@ -142,6 +175,9 @@ class QuorumPeer(threading.Thread):
         self.tcp_keep_alive = props.get_bool("zookeeper.tcpKeepAlive", False)
         # sslQuorum / portUnification: bad ssl.quorum.* settings stop the peer here.
         self.quorum_socket_factory = QuorumSocketFactory.from_config(config)
+        # quorum.auth.enableSasl: missing JAAS sections stop the peer here (Java: QuorumPeer.initialize).
+        self.auth_server, self.auth_learner = create_quorum_auth(
+            config, {host for s in self.quorum_verifier.all_members.values() for host, _ in s.addrs})
         self.leader_connect_delay_ms = props.get_long("zookeeper.leaderConnectDelayDuringRetryMs", 100)
         self.observer_election_delay_ms = props.get_long("zookeeper.observer.election.DelayMs", 200)
         self.min_notification_interval = props.get_int("zookeeper.fastleader.minNotificationInterval",
@@ -189,11 +225,15 @@ class QuorumPeer(threading.Thread):
         return self.learner_type is LearnerType.PARTICIPANT
 
     def view(self) -> dict[int, QuorumServer]:
-        """Every member we know of (Java: getView, plus the next config's)."""
+        """Every member we know of (Java: getView, plus the next config's),
+        and ourselves even when the config does not list us (a joining or
+        removed peer still listens on its own addresses)."""
         members = dict(self.quorum_verifier.all_members)
         if self.last_seen_quorum_verifier is not None:
             for sid, server in self.last_seen_quorum_verifier.all_members.items():
                 members.setdefault(sid, server)
+        if self.my_server is not None:
+            members.setdefault(self.my_id, self.my_server)
         return members
 
     def current_and_next_config_voters(self) -> set[int]:
@@ -211,7 +251,115 @@ class QuorumPeer(threading.Thread):
         return qvs
 
     def quorum_address(self) -> QuorumServer:
-        return self.quorum_verifier.all_members[self.my_id]
+        return self.quorum_verifier.all_members.get(self.my_id) or self.my_server
+
+    # -- dynamic reconfiguration ----------------------------------------------------------------
+    def config_from_string(self, text: str) -> QuorumVerifier:
+        return parse_config_text(text, multi_address_enabled=self.config.multi_address_enabled)
+
+    def get_last_seen_quorum_verifier(self) -> QuorumVerifier:
+        return self.last_seen_quorum_verifier or self.quorum_verifier
+
+    def set_quorum_verifier(self, qv: QuorumVerifier, write_to_disk: bool) -> QuorumVerifier:
+        """Adopt a committed config; returns the one it replaces (or the
+        current one, unchanged, when ``qv`` is not newer)."""
+        with self._qv_lock:
+            current = self.quorum_verifier
+            if current is not None and current.version >= qv.version:
+                LOG.debug("Not setting quorum verifier: version 0x%x is not newer than 0x%x",
+                          qv.version, current.version)
+                return current
+            self.quorum_verifier = qv
+            last = self.last_seen_quorum_verifier
+            if last is None or qv.version > last.version:
+                self.last_seen_quorum_verifier = last = qv
+            if write_to_disk and self.config_filename is not None:
+                try:
+                    path = dynamic_config.dynamic_file_name(self.config_filename, qv.version)
+                    dynamic_config.write_dynamic_config(path, qv, keep_version=False)
+                    dynamic_config.edit_static_config(self.config_filename, path,
+                                                      self._need_erase_client_info_from_static_config())
+                    self.dynamic_config_filename = path
+                except OSError as e:
+                    LOG.error("Error writing the dynamic config: %s", e)
+            if qv.version == last.version and self.config_filename is not None:
+                dynamic_config.delete_file(dynamic_config.next_file_name(self.config_filename))
+            me = qv.all_members.get(self.my_id)
+            if me is not None:
+                self.my_server = me
+            return current
+
+    def _need_erase_client_info_from_static_config(self) -> bool:
+        me = self.quorum_verifier.all_members.get(self.my_id)
+        return me is not None and me.client_addr is not None and not me.client_addr_from_static
+
+    def set_last_seen_quorum_verifier(self, qv: QuorumVerifier, write_to_disk: bool) -> None:
+        """Remember a proposed config (``<zoo.cfg>.dynamic.next``)."""
+        if not self.reconfig_enabled:
+            LOG.info("Dynamic reconfig is disabled, we don't store the last seen config.")
+            return
+        with self._qv_lock:
+            last = self.last_seen_quorum_verifier
+            if last is not None and last.version > qv.version:
+                LOG.error("setLastSeenQuorumVerifier called with stale config 0x%x. Current version: 0x%x",
+                          qv.version, last.version)
+            if last is not None and last.version == qv.version:
+                return
+            self.last_seen_quorum_verifier = qv
+            if write_to_disk and self.config_filename is not None:
+                try:
+                    dynamic_config.write_dynamic_config(dynamic_config.next_file_name(self.config_filename), qv,
+                                                        keep_version=True)
+                except OSError as e:
+                    LOG.error("Error writing next dynamic config file to disk: %s", e)
+
+    def init_config_in_zk_database(self) -> None:
+        """/zookeeper/config holds the committed config (Java: initConfigInZKDatabase)."""
+        self.zk_db.init_config_node(str(self.quorum_verifier), self.quorum_verifier.version)
+
+    def process_reconfig(self, qv: QuorumVerifier, suggested_leader: Optional[int], zxid: Optional[int],
+                         restart_le: bool) -> bool:
+        """Activate a committed config; True when our role or our leader
+        changes (the caller then ends its role: see :meth:`update_server_state`)."""
+        if not self.reconfig_enabled:
+            LOG.debug("Reconfig feature is disabled, skip reconfig processing.")
+            return False
+        prev = self.set_quorum_verifier(qv, True)
+        self.init_config_in_zk_database()
+        if prev.version < qv.version and prev != qv:
+            role_change = self._update_learner_type(qv)
+            if suggested_leader is not None:
+                leader_change = self._update_vote(suggested_leader, zxid if zxid is not None else -1)
+            else:
+                leader_id = self.current_vote.id
+                old = prev.voting_members.get(leader_id)
+                new = qv.voting_members.get(leader_id)
+                leader_change = old is None or new is None or old.addr != new.addr
+                self.reconfig_flag = False  # no designated leader: elect
+            return role_change or leader_change
+        return False
+
+    def _update_learner_type(self, qv: QuorumVerifier) -> bool:
+        if self.my_id in qv.observing_members:
+            new_type, what = LearnerType.OBSERVER, "an observer"
+        elif self.my_id in qv.voting_members:
+            new_type, what = LearnerType.PARTICIPANT, "a voting participant"
+        else:
+            new_type, what = LearnerType.PARTICIPANT, "a non-voting participant"
+        if self.learner_type is new_type:
+            return False
+        self.learner_type = new_type
+        LOG.info("Becoming %s", what)
+        self.reconfig_flag = True
+        return True
+
+    def _update_vote(self, designated_leader: int, zxid: int) -> bool:
+        if designated_leader != self.current_vote.id:
+            self.current_vote = Vote(designated_leader, zxid, -1, -1, version=0)
+            self.reconfig_flag = True
+            LOG.warning("Suggested leader: %d", designated_leader)
+            return True
+        return False
 
     # -- state --------------------------------------------------------------------------------
     @property
@@ -252,9 +400,20 @@ class QuorumPeer(threading.Thread):
                 ServerState.OBSERVING: "observer"}.get(self._state, "looking")
 
     def update_server_state(self) -> None:
-        """A role ended: back to LOOKING (Java: updateServerState, no reconfig)."""
-        self.set_peer_state(ServerState.LOOKING)
-        LOG.warning("PeerState set to LOOKING")
+        """A role ended: back to LOOKING, or, when a reconfig ended it,
+        straight to the role it gave us (Java: updateServerState)."""
+        with self._state_lock:
+            if not self.reconfig_flag:
+                self.set_peer_state(ServerState.LOOKING)
+                LOG.warning("PeerState set to LOOKING")
+                return
+            if self.current_vote.id == self.my_id:
+                self.set_peer_state(ServerState.LEADING)
+            elif self.learner_type is LearnerType.PARTICIPANT:
+                self.set_peer_state(ServerState.FOLLOWING)
+            else:
+                self.set_peer_state(ServerState.OBSERVING)
+            self.reconfig_flag = False
 
     def update_election_vote(self, new_epoch: int) -> None:
         """Report the new epoch in the vote we answer with (ZOOKEEPER-1732)."""
@@ -349,7 +508,7 @@ class QuorumPeer(threading.Thread):
     def start(self) -> None:
         """Load the database, open the client port, start the election
         machinery, then the state loop (Java: QuorumPeer.start)."""
-        if self.my_id not in self.quorum_verifier.all_members:
+        if self.my_server is None:
             # Java throws a RuntimeException here (exit code 1), not a ConfigException.
             raise RuntimeError(f"My id {self.my_id} not in the peer list")
         self.load_database()
@@ -377,7 +536,8 @@ class QuorumPeer(threading.Thread):
             cnx_timeout_ms=self.cnx_timeout, listen_on_all_ips=self.quorum_listen_on_all_ips,
             bind_retries=self.election_port_bind_retry, multi_address=self.config.multi_address_enabled,
             tcp_keep_alive=self.tcp_keep_alive, on_listener_failure=self._listener_failed,
-            socket_factory=self.quorum_socket_factory)
+            socket_factory=self.quorum_socket_factory, auth_server=self.auth_server, auth_learner=self.auth_learner,
+            connection_threads=self.config.quorum_cnxn_threads_size if self.config.quorum_enable_sasl else 0)
         self.qcm.start()
         self.election = FastLeaderElection(self, self.qcm, min_notification_interval=self.min_notification_interval,
                                            max_notification_interval=self.max_notification_interval)

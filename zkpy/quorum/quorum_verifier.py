@@ -40,11 +40,14 @@ class QuorumVerifier(abc.ABC):
     def __str__(self) -> str:
         return "\n".join(self._member_lines() + [f"version={self.version:x}"])
 
+    def _membership_text(self) -> str:
+        return "\n".join(line for line in str(self).splitlines() if not line.startswith("version="))
+
     def __eq__(self, other: object) -> bool:
-        # Java compares versions first, then members.
+        # Java compares versions first, then members (whatever the versions).
         if not isinstance(other, QuorumVerifier) or type(other) is not type(self):
             return NotImplemented
-        return self.version == other.version or str(self) == str(other)
+        return self.version == other.version or self._membership_text() == other._membership_text()
 
     __hash__ = None  # mutable-looking; compare, don't hash
 

@@ -22,6 +22,12 @@ What Java does, and zkpy with it:
   working directory.
 * ``dataDir/myid`` is read whenever it exists (also when standalone), and an
   invalid one is an error, as in Java.
+* ``dynamicConfigFile`` holds the membership (``server.N``, ``group.N``,
+  ``weight.N``; then zoo.cfg may not), its version is the file name's hex
+  suffix (``zoo.cfg.dynamic.100000000``) and a ``version`` line inside is
+  an error; ``<zoo.cfg>.dynamic.next``, if there, is a proposed config not
+  yet committed (Java: the end of ``QuorumPeerConfig.parse``). The quorum
+  peer writes these files (:mod:`zkpy.quorum.dynamic_config`).
 
 What zkpy does differently, on purpose:
 
@@ -554,6 +560,19 @@ class ServerConfig:
     ssl_quorum: bool = False
     #: ``portUnification``: the quorum ports accept TLS and plaintext alike.
     port_unification: bool = False
+    #: Quorum SASL (:mod:`zkpy.quorum.quorum_auth`): ``quorum.auth.enableSasl``,
+    #: ``.serverRequireSasl``, ``.learnerRequireSasl``, the JAAS sections
+    #: ``quorum.auth.server.saslLoginContext`` / ``quorum.auth.learner.saslLoginContext``,
+    #: ``quorum.auth.kerberos.servicePrincipal`` (kept, unused: no Kerberos) and
+    #: ``quorum.cnxn.threads.size`` (election connections authenticating at once; 20 at
+    #: least, as Java ignores smaller values).
+    quorum_enable_sasl: bool = False
+    quorum_server_require_sasl: bool = False
+    quorum_learner_require_sasl: bool = False
+    quorum_server_login_context: str = "QuorumServer"
+    quorum_learner_login_context: str = "QuorumLearner"
+    quorum_service_principal: str = "zkquorum/localhost"
+    quorum_cnxn_threads_size: int = 20
     #: ``server.N`` values, raw, by N.
     servers: dict[int, str] = attrs.field(factory=dict)
     #: ``group.N`` values, raw, by N.
@@ -562,6 +581,9 @@ class ServerConfig:
     weights: dict[int, str] = attrs.field(factory=dict)
     #: The ``version`` key of the membership (hex string), if any.
     membership_version: Optional[str] = None
+    #: The text of ``<zoo.cfg>.dynamic.next``: a proposed config not yet
+    #: committed when the peer stopped (None: there is none).
+    next_dynamic_config: Optional[str] = None
     #: From ``dataDir/myid``; ``UNSET_SERVER_ID`` (-1) when there is none.
     server_id: int = UNSET_SERVER_ID
 
@@ -760,6 +782,7 @@ class ServerConfig:
             "electionAlg": "election_alg",
             "autopurge.snapRetainCount": "snap_retain_count",
             "autopurge.purgeInterval": "purge_interval",
+            "quorum.cnxn.threads.size": "quorum_cnxn_threads_size",
         }
         bool_fields = {
             "localSessionsEnabled": "local_sessions_enabled",
@@ -771,6 +794,14 @@ class ServerConfig:
             "multiAddress.enabled": "multi_address_enabled",
             "sslQuorum": "ssl_quorum",
             "portUnification": "port_unification",
+            "quorum.auth.enableSasl": "quorum_enable_sasl",
+            "quorum.auth.serverRequireSasl": "quorum_server_require_sasl",
+            "quorum.auth.learnerRequireSasl": "quorum_learner_require_sasl",
+        }
+        str_fields = {
+            "quorum.auth.server.saslLoginContext": "quorum_server_login_context",
+            "quorum.auth.learner.saslLoginContext": "quorum_learner_login_context",
+            "quorum.auth.kerberos.servicePrincipal": "quorum_service_principal",
         }
         has_dynamic_file = "dynamicConfigFile" in raw
 
@@ -781,6 +812,8 @@ class ServerConfig:
                     raise ConfigException("Invalid electionAlg value. Only 3 is supported.")
             elif key in bool_fields:
                 setattr(self, bool_fields[key], to_bool(key, value))
+            elif key in str_fields:
+                setattr(self, str_fields[key], value)
             elif key == "dataDir":
                 self.data_dir = self._resolve_dir(key, value)
             elif key == "dataLogDir":
@@ -819,6 +852,21 @@ class ServerConfig:
                 if old is not None and old != value:
                     LOG.info("zoo.cfg %s=%s overrides -D%s=%s (as in Java)", key, value, name, old)
                 self.properties.set(name, value)
+
+    def _check_quorum_auth(self) -> None:
+        """Java's checks after ``parseProperties``' loop: a peer that requires
+        SASL must have it enabled, and one that requires it of learners must
+        itself authenticate as a learner (else it could never join)."""
+        enabled = "quorum.auth.enableSasl"
+        server, learner = "quorum.auth.serverRequireSasl", "quorum.auth.learnerRequireSasl"
+        if not self.quorum_enable_sasl and self.quorum_server_require_sasl:
+            raise ConfigException(f"{enabled} is disabled, so cannot enable {server}")
+        if not self.quorum_enable_sasl and self.quorum_learner_require_sasl:
+            raise ConfigException(f"{enabled} is disabled, so cannot enable {learner}")
+        if not self.quorum_learner_require_sasl and self.quorum_server_require_sasl:
+            raise ConfigException(f"{learner} is disabled, so cannot enable {server}")
+        # Java's QuorumPeer.setQuorumCnxnThreadsSize takes only values above its default, 20.
+        self.quorum_cnxn_threads_size = max(self.quorum_cnxn_threads_size, 20)
 
     def _parse_membership_entry(self, key: str, value: str) -> None:
         if key == "version":
@@ -893,6 +941,7 @@ class ServerConfig:
         return frozenset(enabled)
 
     def _check(self) -> None:
+        self._check_quorum_auth()
         if self.snap_retain_count < 3:
             LOG.warning(
                 "Invalid autopurge.snapRetainCount: %d. Defaulting to 3", self.snap_retain_count
@@ -949,10 +998,7 @@ class ServerConfig:
     def _check_membership(self) -> None:
         """The role counts ``QuorumPeerConfig.parseDynamicConfig`` checks."""
         if self.dynamic_config_file is not None:
-            # TODO(quorum): read the dynamic file's server.N lines.
-            LOG.warning(
-                "dynamicConfigFile is not supported yet; ignoring %s", self.dynamic_config_file
-            )
+            self._load_dynamic_config_file()
         voters = len(self.voting_members)
         observers = len(self.observing_members)
         if voters == 0:
@@ -970,6 +1016,37 @@ class ServerConfig:
             LOG.warning("No server failure will be tolerated. You need at least 3 servers.")
         elif voters % 2 == 0:
             LOG.warning("Non-optimal configuration, consider an odd number of servers.")
+
+    def _load_dynamic_config_file(self) -> None:
+        """The membership from ``dynamicConfigFile`` (its version is the
+        file name's hex suffix, 0 without one) and a pending next config
+        from ``<zoo.cfg>.dynamic.next`` (Java: the end of QuorumPeerConfig.parse)."""
+        path = self.dynamic_config_file
+        try:
+            props = load_properties(path)
+        except (OSError, ConfigException) as e:
+            raise ConfigException(f"Error processing {path}: {e}") from None
+        if "version" in props:
+            raise ConfigException("dynamic file shouldn't have version inside")
+        for key, value in props.items():
+            key, value = key.strip(), value.strip()
+            if key.startswith(_MEMBERSHIP_PREFIXES):
+                self._parse_membership_entry(key, value)
+            else:
+                LOG.warning("%s: %s does not belong in a dynamic config file; ignored", path, key)
+        suffix = path.rsplit(".", 1)[-1] if "." in os.path.basename(path) else ""
+        try:
+            self.membership_version = f"{int(suffix, 16):x}"
+        except ValueError:
+            self.membership_version = None
+        if self.config_path is not None:
+            next_path = self.config_path + ".dynamic.next"
+            if os.path.exists(next_path):
+                try:
+                    with open(next_path, encoding="latin-1") as f:
+                        self.next_dynamic_config = f.read()
+                except OSError as e:
+                    LOG.warning("NextQuorumVerifier is initiated to null: %s", e)
 
     def _setup_client_port_from_server_line(self) -> None:
         """``setupClientPort``, simplified: a ``;[host:]port`` on this

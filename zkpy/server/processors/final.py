@@ -124,6 +124,9 @@ class FinalRequestProcessor(RequestProcessor):
             return None
         if t == OpCode.setData:
             return SetDataResponse(rc.stat)
+        if t == OpCode.reconfig:
+            # The new config and /zookeeper/config's Stat (Java: GetDataResponse).
+            return GetDataResponse(request.txn.data, rc.stat)
         if t == OpCode.setACL:
             return SetACLResponse(rc.stat)
         if t == OpCode.check:

@@ -12,6 +12,15 @@ Besides client writes it prepares the ContainerManager's deleteContainer
 requests (no session, no ACL check; the payload is the bare path) and
 checks quotas on create and setData (``zkpy.server.quota``, against the
 applied tree as Java does, not the pending changes).
+
+A reconfig (op 16) is validated as Java's reconfig case: RECONFIGDISABLED
+unless ``reconfigEnabled``, UNIMPLEMENTED outside a leader, RECONFIGINPROGRESS
+while a proposed config is pending, BADVERSION for a stale ``curConfigId``,
+BADARGUMENTS for a malformed or too small new config, NEWCONFIGNOQUORUM
+unless the new config's voters synced with the leader form a quorum, NOAUTH
+without WRITE on /zookeeper/config (the super user, or ``skipACL``, passes).
+Its txn is a SetDataTxn of /zookeeper/config holding the new config, whose
+version is the reconfig's zxid.
 """
 
 from __future__ import annotations
@@ -26,7 +35,8 @@ from ...jute.multi import read_multi_request
 from ...jute.records import (
     CheckVersionRequest, CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateRequest,
     CreateSessionTxn, CreateTTLRequest, CreateTTLTxn, CreateTxn, DeleteRequest, DeleteTxn, ErrorTxn,
-    MultiTxn, SetACLRequest, SetACLTxn, SetDataRequest, SetDataTxn, StatPersisted, Txn, TxnHeader,
+    MultiTxn, ReconfigRequest, SetACLRequest, SetACLTxn, SetDataRequest, SetDataTxn, StatPersisted, Txn,
+    TxnHeader,
 )
 from ...paths import parent_of, validate_path
 from ..data_tree import CONFIG_NODE, ephemeral_kind
@@ -160,8 +170,7 @@ class Prep:
             elif t == OpCode.reconfig:
                 zxid = zks.next_zxid()
                 request.hdr = TxnHeader(request.session_id, request.cxid, zxid, wall_ms(), t)
-                zks.session_tracker.check_session(request.session_id, request.owner)
-                raise KeeperException(Code.RECONFIGDISABLED)
+                self._reconfig(zxid, request)
             else:
                 zks.session_tracker.check_session(request.session_id, request.owner)
         except KeeperException as e:
@@ -281,6 +290,88 @@ class Prep:
             zks.session_tracker.set_session_closing(request.session_id)
         else:
             raise KeeperException(Code.BADARGUMENTS)
+
+    def _reconfig(self, zxid: int, request: Request) -> None:
+        """Java: PrepRequestProcessor's reconfig case (see the module docstring)."""
+        zks = self.zks
+        if not zks.reconfig_enabled:
+            LOG.error("Reconfig operation requested but reconfig feature is disabled.")
+            raise KeeperException(Code.RECONFIGDISABLED)
+        if zks.auth.skip_acl:
+            LOG.warning("skipACL is set, reconfig operation will skip ACL checks!")
+        zks.session_tracker.check_session(request.session_id, request.owner)
+        leader = getattr(zks, "leader", None)
+        if leader is None or not hasattr(leader, "is_quorum_synced"):
+            raise KeeperException(Code.UNIMPLEMENTED)  # standalone: no reconfig
+        from ...quorum.quorum_verifier import QuorumMaj  # the server package must not need the quorum one
+
+        peer = leader.peer
+        last_seen = peer.get_last_seen_quorum_verifier()
+        if last_seen.version != peer.quorum_verifier.version:
+            raise KeeperException(Code.RECONFIGINPROGRESS)
+        req = ReconfigRequest.deserialize(InputArchive(request.payload, max_buffer=zks.max_buffer))
+        if req.curConfigId != -1 and req.curConfigId != last_seen.version:
+            LOG.info("Reconfiguration from version %x failed -- last seen version is %x", req.curConfigId,
+                     last_seen.version)
+            raise KeeperException(Code.BADVERSION)
+        from ...quorum.quorum_server import QuorumServer
+        from ..config import ConfigException
+
+        if req.newMembers is not None:
+            LOG.info("Non-incremental reconfig")
+            try:
+                qv = peer.config_from_string(req.newMembers.replace(",", "\n"))
+            except ConfigException as e:
+                raise KeeperException(Code.BADARGUMENTS, str(e)) from None
+        else:
+            LOG.info("Incremental reconfig")
+            if not isinstance(last_seen, QuorumMaj):
+                LOG.warning("Incremental reconfiguration requested but last configuration seen has a "
+                            "non-majority quorum system")
+                raise KeeperException(Code.BADARGUMENTS)
+            members = dict(last_seen.all_members)
+            for leaving in _split_list(req.leavingServers):
+                members.pop(int(leaving), None)  # not a number: MARSHALLINGERROR, as Java's
+            for joiner in _split_list(req.joiningServers):
+                parts = [p.strip() for p in joiner.split("=") if p.strip()]
+                if len(parts) != 2:
+                    raise KeeperException(Code.BADARGUMENTS, "Wrong format of server string")
+                sid = int(parts[0][parts[0].rfind(".") + 1:])
+                try:
+                    server = QuorumServer.parse(sid, parts[1],
+                                                multi_address_enabled=peer.config.multi_address_enabled)
+                except ConfigException:
+                    raise KeeperException(Code.BADARGUMENTS, "Reconfiguration failed") from None
+                if server.client_addr is None:
+                    raise KeeperException(Code.BADARGUMENTS, "Wrong format of server string - each server "
+                                          "should have 3 ports specified")
+                for other in members.values():
+                    if other.id != sid:
+                        _check_address_duplicate(server, other)
+                members.pop(sid, None)
+                members[sid] = server
+            qv = QuorumMaj(members)
+        qv.version = zxid
+        voters = len(qv.voting_members)
+        if peer.config.standalone_enabled and voters < 2:
+            LOG.warning("Reconfig failed - new configuration must include at least 2 followers")
+            raise KeeperException(Code.BADARGUMENTS)
+        if voters < 1:
+            LOG.warning("Reconfig failed - new configuration must include at least 1 follower")
+            raise KeeperException(Code.BADARGUMENTS)
+        if not leader.is_quorum_synced(qv):
+            LOG.warning("Reconfig failed - there must be a connected and synced quorum in new configuration")
+            raise KeeperException(Code.NEWCONFIGNOQUORUM)
+        node = self.record_for_path(CONFIG_NODE)
+        zks.auth.check_acl(node.acl, Perms.WRITE, request.auth_info)
+        data = str(qv).encode("utf-8")
+        request.txn = SetDataTxn(CONFIG_NODE, data, -1)
+        node = node.duplicate(zxid)
+        node.stat.version = -1
+        node.stat.mtime = request.hdr.time
+        node.stat.mzxid = zxid
+        node.data = data
+        self._add(node)
 
     def _delete_container(self, zxid: int, request: Request, path: str) -> None:
         """A ContainerManager's delete: only an empty container or TTL node goes."""
@@ -417,6 +508,26 @@ def _multi_op(op_type: int, op):
     if op_type == OpCode.createTTL:
         op = CreateRequest(op.path, op.data, op.acl, op.flags)
     return (OpCode.createContainer if mode.is_container else OpCode.create), op
+
+
+def _split_list(text):
+    """Java's StringUtils.split(text, ","): trimmed, no empty items."""
+    if text is None:
+        return []
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _check_address_duplicate(server, other) -> None:
+    """A joiner may not reuse a port of another member on the same (or a
+    wildcard) address (Java: QuorumServer.checkAddressDuplicate)."""
+    mine = list(server.addrs) + list(server.election_addrs) + ([server.client_addr] if server.client_addr else [])
+    theirs = list(other.addrs) + list(other.election_addrs) + ([other.client_addr] if other.client_addr else [])
+    wildcard = ("0.0.0.0", "::")
+    for host, port in mine:
+        for other_host, other_port in theirs:
+            if port == other_port and (host == other_host or host in wildcard or other_host in wildcard):
+                raise KeeperException(Code.BADARGUMENTS, f"Server address {host}:{port} conflicts with "
+                                      f"server.{other.id}")
 
 
 def _check_and_inc_version(current: int, expected: int, path: str) -> int:

@@ -17,6 +17,8 @@ As in Java, there is no SASL when neither ``java.security.auth.login.config``
 nor ``zookeeper.sasl.serverconfig`` is set, nor when the file has no such
 section; when the file cannot be read or parsed (or only the section name is
 set), the server does not start.
+The quorum's sections (``QuorumServer``, ``QuorumLearner``) are read with
+:func:`login_section` (see :mod:`zkpy.quorum.quorum_auth`).
 The user ``super`` gets the password ``zookeeper.SASLAuthenticationProvider.superPassword``
 when that property is set.
 
@@ -41,7 +43,8 @@ from .digest_md5 import DEFAULT_PROTOCOL, DEFAULT_SERVER_NAME, DigestMD5Server
 LOG = logging.getLogger(__name__)
 
 __all__ = ["JaasConfigError", "AppConfigurationEntry", "parse_jaas", "load_jaas", "SaslLogin",
-           "configure_sasl_login", "DIGEST_LOGIN_MODULE", "LOGIN_CONFIG_PROPERTY", "SERVER_SECTION_PROPERTY"]
+           "configure_sasl_login", "login_section", "DIGEST_LOGIN_MODULE", "LOGIN_CONFIG_PROPERTY",
+           "SERVER_SECTION_PROPERTY"]
 
 LOGIN_CONFIG_PROPERTY = "java.security.auth.login.config"
 SERVER_SECTION_PROPERTY = "zookeeper.sasl.serverconfig"
@@ -177,9 +180,44 @@ class SaslLogin:
             LOG.warning("User '%s' not found in list of DIGEST-MD5 authenticateable users.", user)
         return password
 
-    def create_sasl_server(self) -> DigestMD5Server:
-        """Java: ``new ZooKeeperSaslServer(login)``."""
-        return DigestMD5Server(self.password_of, protocol=DEFAULT_PROTOCOL, server_name=DEFAULT_SERVER_NAME)
+    def create_sasl_server(self, *, protocol: str = DEFAULT_PROTOCOL,
+                           server_name: str = DEFAULT_SERVER_NAME) -> DigestMD5Server:
+        """Java: ``new ZooKeeperSaslServer(login)`` (client port: ``zookeeper`` /
+        ``zk-sasl-md5``); the quorum uses its own names
+        (:mod:`zkpy.quorum.quorum_auth`)."""
+        return DigestMD5Server(self.password_of, protocol=protocol, server_name=server_name)
+
+
+def _check_login_modules(section: str, entries: list[AppConfigurationEntry]) -> None:
+    """Only DigestLoginModule: zkpy has no Kerberos."""
+    for entry in entries:
+        if entry.login_module in _KERBEROS_MODULES:
+            raise JaasConfigError(
+                f"JAAS section '{section}' uses {entry.login_module}: Kerberos (GSSAPI) is not supported "
+                f"by zkpy; use {DIGEST_LOGIN_MODULE} (DIGEST-MD5)")
+        if entry.login_module != DIGEST_LOGIN_MODULE:
+            raise JaasConfigError(
+                "Could not configure server because SASL configuration did not allow the ZooKeeper server "
+                f"to authenticate itself properly: no login module {entry.login_module} in zkpy "
+                f"(it knows {DIGEST_LOGIN_MODULE} only)")
+
+
+def login_section(properties, section: str) -> list[AppConfigurationEntry]:
+    """The entries of JAAS section ``section`` of the file
+    ``java.security.auth.login.config`` names (the quorum's ``QuorumServer``
+    and ``QuorumLearner``). Raises :class:`JaasConfigError` when there is no
+    file, no such section, or a login module other than DigestLoginModule
+    (Java: the SaslException of ``SaslQuorumAuthServer`` / ``SaslQuorumAuthLearner``)."""
+    jaas_file = properties.get(LOGIN_CONFIG_PROPERTY)
+    entries = None
+    if jaas_file is not None:
+        entries = load_jaas(jaas_file, properties).get(section)
+    if not entries:
+        where = f"'{jaas_file}'" if jaas_file is not None else f"no file: -D{LOGIN_CONFIG_PROPERTY} is not set"
+        raise JaasConfigError(f"SASL-authentication failed because the specified JAAS configuration section "
+                              f"'{section}' could not be found ({where}).")
+    _check_login_modules(section, entries)
+    return entries
 
 
 def configure_sasl_login(properties) -> Optional[SaslLogin]:
@@ -216,16 +254,7 @@ def configure_sasl_login(properties) -> Optional[SaslLogin]:
             msg += f" ({load_error})"
         LOG.error(msg)
         raise JaasConfigError(msg)
-    for entry in entries:
-        if entry.login_module in _KERBEROS_MODULES:
-            raise JaasConfigError(
-                f"JAAS section '{section}' uses {entry.login_module}: Kerberos (GSSAPI) is not supported "
-                f"by zkpy; use {DIGEST_LOGIN_MODULE} (DIGEST-MD5)")
-        if entry.login_module != DIGEST_LOGIN_MODULE:
-            raise JaasConfigError(
-                "Could not configure server because SASL configuration did not allow the ZooKeeper server "
-                f"to authenticate itself properly: no login module {entry.login_module} in zkpy "
-                f"(it knows {DIGEST_LOGIN_MODULE} only)")
+    _check_login_modules(section, entries)
     login = SaslLogin(section, entries, properties.get(SUPER_PASSWORD_PROPERTY))
     LOG.info("SASL: DIGEST-MD5 with %d user(s) from section '%s' of %s", len(login.credentials), section,
              jaas_file)
