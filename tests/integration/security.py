@@ -30,7 +30,8 @@ from zkpy.testing_tls import Cert, TestPKI, client_ssl_context, openssl_problem
 __all__ = ["Cert", "TestPKI", "openssl_problem", "require_openssl", "new_secure_server", "write_jaas",
            "client_context", "tls_handshake", "tls_four_letter_word", "kazoo_client", "java_server_class",
            "SASL_PROVIDER", "X509_PROVIDER", "NETTY_FACTORY", "JAVA_ZKCLI_CLASSPATH", "tls_client_properties",
-           "write_client_properties", "jvm_flags", "write_client_jaas"]
+           "write_client_properties", "jvm_flags", "write_client_jaas", "QUORUM_JAAS", "QUORUM_SASL_REQUIRED",
+           "quorum_jaas_flags"]
 
 SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 X509_PROVIDER = "org.apache.zookeeper.server.auth.X509AuthenticationProvider"
@@ -201,3 +202,37 @@ def write_client_jaas(path, username: str, password: str, section: str = "Client
         f.write(f'{section} {{\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n'
                 f'    username="{username}"\n    password="{password}";\n}};\n')
     return str(path)
+
+
+#: A JAAS file for quorum SASL (DIGEST-MD5): the server side, a learner that
+#: knows the password and one that does not.
+QUORUM_JAAS = """
+QuorumServer {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_test="test";
+};
+QuorumLearner {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    username="test"
+    password="test";
+};
+BadLearner {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    username="test"
+    password="not the password";
+};
+"""
+
+#: zoo.cfg entries for quorum SASL required both ways.
+QUORUM_SASL_REQUIRED = {
+    "quorum.auth.enableSasl": "true",
+    "quorum.auth.learnerRequireSasl": "true",
+    "quorum.auth.serverRequireSasl": "true",
+}
+
+
+def quorum_jaas_flags(directory) -> list[str]:
+    """Write :data:`QUORUM_JAAS` into ``directory``; the peer flags that name it."""
+    path = directory / "jaas.conf"
+    path.write_text(QUORUM_JAAS)
+    return [f"-Djava.security.auth.login.config={path}"]

@@ -21,7 +21,7 @@ from zkpy.errors import (
     NoAuthException, NoChildrenForEphemeralsException, NodeExistsException, NoNodeException,
     NotEmptyException, NoWatcherException, ReconfigDisabledException, SessionExpiredException,
 )
-from zkpy.testing import TestingServer, find_free_port
+from zkpy.testing import TestingServer, find_free_port, wait_until
 
 from .client_util import Events, connect
 
@@ -500,6 +500,8 @@ def test_dead_host_first(server):
         assert zk.wait_connected(10)
         assert zk.exists("/") is not None
         # Nothing but SyncConnected: a refused first host is not a disconnection.
+        # (The event thread may deliver it a moment after wait_connected returns.)
+        wait_until(lambda: events.events, 10, "the SyncConnected event")
         assert [e.state for e in events.events] == [KeeperState.SyncConnected]
     finally:
         zk.close()

@@ -26,57 +26,11 @@ from zkpy.quorum.quorum_packet import FOLLOWERINFO, learner_info
 from zkpy.testing import TestingCluster, TestingServerError
 from zkpy.testing_tls import openssl_problem
 
-from .zab_util import assert_same_data, kazoo, log_text, wait_until
+from .security import QUORUM_SASL_REQUIRED, quorum_jaas_flags
+from .zab_util import assert_same_data, closed_by_peer, kazoo, log_text, peer_ports, wait_until
 
-JAAS = """
-QuorumServer {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    user_test="test";
-};
-QuorumLearner {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    username="test"
-    password="test";
-};
-BadLearner {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    username="test"
-    password="not the password";
-};
-"""
-
-REQUIRED = {
-    "quorum.auth.enableSasl": "true",
-    "quorum.auth.learnerRequireSasl": "true",
-    "quorum.auth.serverRequireSasl": "true",
-}
 SUCCESS_LEARNER = "Successfully completed the authentication using SASL. server addr"
 SUCCESS_SERVER = "Successfully completed the authentication using SASL. learner addr"
-
-
-def jaas_flags(directory) -> list[str]:
-    path = directory / "jaas.conf"
-    path.write_text(JAAS)
-    return [f"-Djava.security.auth.login.config={path}"]
-
-
-def ports(cluster, sid):
-    """(quorum port, election port) of peer ``sid``, from its zoo.cfg."""
-    _host, quorum, election = cluster.peer(sid).build_config()[f"server.{sid}"].split(":")[:3]
-    return int(quorum), int(election)
-
-
-def closed_by_peer(sock, timeout=5.0) -> bool:
-    """True when the other end closes (EOF or reset) within ``timeout``."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(4096):
-            pass
-        return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
 
 
 def count(server, text) -> int:
@@ -87,8 +41,8 @@ def count(server, text) -> int:
 def cluster(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("qsasl")
     # syncLimit 25 x 200 ms: a silent election connection may take 5 s of a connection thread.
-    with TestingCluster(3, temp_dir=tmp / "cluster", sync_limit=25, config=REQUIRED,
-                        jvm_flags=jaas_flags(tmp)) as cluster:
+    with TestingCluster(3, temp_dir=tmp / "cluster", sync_limit=25, config=QUORUM_SASL_REQUIRED,
+                        jvm_flags=quorum_jaas_flags(tmp)) as cluster:
         cluster.start()
         wait_until(lambda: all(cluster.modes().values()), what="every peer serving", cluster=cluster)
         yield cluster
@@ -114,8 +68,8 @@ def test_the_peers_authenticate_elect_and_replicate(cluster):
 def test_an_unauthenticated_connection_is_refused_and_a_silent_one_blocks_nothing(cluster):
     leader = cluster.wait_for_leader()
     follower = next(sid for sid in cluster.sids if sid != leader)
-    quorum_port, _ = ports(cluster, leader)
-    _, election_port = ports(cluster, follower)
+    quorum_port, _ = peer_ports(cluster, leader)
+    _, election_port = peer_ports(cluster, follower)
     before = count(cluster.peer(follower), "Learner not trying to authenticate")
     silent = socket.create_connection(("127.0.0.1", election_port), timeout=5)
     try:
@@ -160,7 +114,8 @@ def test_fail_over_with_sasl(cluster):
 
 def test_a_peer_with_a_wrong_password_stays_out(tmp_path):
     # Peer 3 logs in with the wrong password; it has the largest sid, so it would lead.
-    with TestingCluster(3, temp_dir=tmp_path / "cluster", config=REQUIRED, jvm_flags=jaas_flags(tmp_path),
+    with TestingCluster(3, temp_dir=tmp_path / "cluster", config=QUORUM_SASL_REQUIRED,
+                        jvm_flags=quorum_jaas_flags(tmp_path),
                         peer_config={3: {"quorum.auth.learner.saslLoginContext": "BadLearner"}}) as cluster:
         cluster.start(1, 2, 3, wait=False)
         for sid in (1, 2):
@@ -179,7 +134,7 @@ def test_a_peer_with_a_wrong_password_stays_out(tmp_path):
 def test_enable_sasl_without_require_lets_a_peer_without_sasl_in(tmp_path):
     # A rolling upgrade's first step: peers 2 and 3 have SASL enabled (nothing required), peer 1 not yet.
     with TestingCluster(3, temp_dir=tmp_path / "cluster", config={"quorum.auth.enableSasl": "true"},
-                        jvm_flags=jaas_flags(tmp_path),
+                        jvm_flags=quorum_jaas_flags(tmp_path),
                         peer_config={1: {"quorum.auth.enableSasl": "false"}}) as cluster:
         cluster.start()
         wait_until(lambda: all(cluster.modes().values()), what="every peer serving", cluster=cluster)
@@ -196,8 +151,8 @@ def test_enable_sasl_without_require_lets_a_peer_without_sasl_in(tmp_path):
 
 @pytest.mark.skipif(openssl_problem() is not None, reason=openssl_problem() or "")
 def test_sasl_over_tls(tmp_path):
-    with TestingCluster(3, temp_dir=tmp_path / "cluster", quorum_tls=True, config=REQUIRED,
-                        jvm_flags=jaas_flags(tmp_path)) as cluster:
+    with TestingCluster(3, temp_dir=tmp_path / "cluster", quorum_tls=True, config=QUORUM_SASL_REQUIRED,
+                        jvm_flags=quorum_jaas_flags(tmp_path)) as cluster:
         cluster.start()
         leader = cluster.wait_for_leader()
         with kazoo(cluster.peer(1)) as client:

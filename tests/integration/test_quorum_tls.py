@@ -27,31 +27,12 @@ from zkpy.quorum.quorum_packet import FOLLOWERINFO, learner_info
 from zkpy.testing import TestingCluster, TestingServerError
 from zkpy.testing_tls import client_ssl_context, openssl_problem
 
-from .zab_util import assert_same_data, kazoo, log_text, wait_until
+from .zab_util import assert_same_data, closed_by_peer, kazoo, log_text, peer_ports, wait_until
 
 pytestmark = pytest.mark.skipif(openssl_problem() is not None, reason=openssl_problem() or "")
 
 #: Short, so that a silent connection is dropped quickly (Java's default is 5000).
 DETECTION_MS = 500
-
-
-def ports(cluster, sid):
-    """(quorum port, election port) of peer ``sid``, from its zoo.cfg."""
-    _host, quorum, election = cluster.peer(sid).build_config()[f"server.{sid}"].split(":")[:3]
-    return int(quorum), int(election)
-
-
-def closed_by_peer(sock, timeout=5.0) -> bool:
-    """True when the other end closes (EOF or reset) within ``timeout``."""
-    sock.settimeout(timeout)
-    try:
-        while True:
-            if not sock.recv(4096):
-                return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
 
 
 def wait_logged(server, text, timeout=15.0):
@@ -91,7 +72,7 @@ def test_the_quorum_ports_speak_tls_and_want_a_peer_certificate(cluster):
     pki = cluster.quorum_pki
     probe = pki.issue("probe", "/O=zkpy/CN=probe")
     leader = cluster.wait_for_leader()
-    for port in ports(cluster, leader):
+    for port in peer_ports(cluster, leader):
         # A certificate from the peers' CA: the handshake succeeds, TLS 1.2 (Java 3.8's default).
         ctx = client_ssl_context(pki.ca.cert, probe.cert, probe.key)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
@@ -113,8 +94,8 @@ def test_the_quorum_ports_speak_tls_and_want_a_peer_certificate(cluster):
 def test_plain_text_to_the_quorum_ports_is_refused_without_harm(cluster):
     leader = cluster.wait_for_leader()
     follower = next(sid for sid in cluster.sids if sid != leader)
-    quorum_port, _ = ports(cluster, leader)
-    _, election_port = ports(cluster, follower)
+    quorum_port, _ = peer_ports(cluster, leader)
+    _, election_port = peer_ports(cluster, follower)
     before = log_text(cluster.peer(follower)).count("Blocked insecure connection attempt")
     # A well-formed election header from "peer 9", in plain text.
     with socket.create_connection(("127.0.0.1", election_port), timeout=5) as sock:

@@ -4,6 +4,7 @@ compared znode by znode, and waiting."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 
 from kazoo.client import KazooClient
@@ -172,3 +173,22 @@ class WriteLoad:
     def paths(self) -> set[str]:
         with self._lock:
             return {p for _, _, p in self.acked}
+
+
+def peer_ports(cluster, sid):
+    """(quorum port, election port) of peer ``sid``, from its zoo.cfg."""
+    _host, quorum, election = cluster.peer(sid).build_config()[f"server.{sid}"].split(":")[:3]
+    return int(quorum), int(election)
+
+
+def closed_by_peer(sock, timeout=5.0) -> bool:
+    """True when the other end closes (EOF or reset) within ``timeout``."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from ..integration.security import QUORUM_SASL_REQUIRED, quorum_jaas_flags
 from ..integration.zab_util import assert_same_data, kazoo, wait_until
 from .java_zk import JavaZooKeeperServer
 from .mixed import Ensemble, LogMark, log
@@ -22,40 +23,13 @@ _ok, _reason = JavaZooKeeperServer.available()
 if not _ok:
     pytestmark = [pytest.mark.interop, pytest.mark.skip(reason=_reason)]
 
-JAAS = """
-QuorumServer {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    user_test="test";
-};
-QuorumLearner {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    username="test"
-    password="test";
-};
-BadLearner {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    username="test"
-    password="wrong";
-};
-"""
-REQUIRED = {
-    "quorum.auth.enableSasl": "true",
-    "quorum.auth.learnerRequireSasl": "true",
-    "quorum.auth.serverRequireSasl": "true",
-}
 #: Both implementations log these words (SaslQuorumAuthServer / SaslQuorumAuthLearner).
 SERVER_OK = "Successfully completed the authentication using SASL. learner addr"
 LEARNER_OK = "Successfully completed the authentication using SASL. server addr"
 
 
-def _flags(tmp_path):
-    path = tmp_path / "jaas.conf"
-    path.write_text(JAAS)
-    return [f"-Djava.security.auth.login.config={path}"]
-
-
 def test_a_zkpy_peer_leads_and_follows_java_peers_with_sasl(tmp_path):
-    ensemble = Ensemble(tmp_path, java_sids={1, 2}, jvm_flags=_flags(tmp_path), **REQUIRED)
+    ensemble = Ensemble(tmp_path, java_sids={1, 2}, jvm_flags=quorum_jaas_flags(tmp_path), **QUORUM_SASL_REQUIRED)
     zkpy = ensemble.peer(3)
     try:
         ensemble.start(3)  # the highest sid: the zkpy peer leads
@@ -91,7 +65,7 @@ def test_a_zkpy_peer_leads_and_follows_java_peers_with_sasl(tmp_path):
 
 
 def test_java_peers_keep_out_a_zkpy_peer_with_a_wrong_password(tmp_path):
-    ensemble = Ensemble(tmp_path, java_sids={1, 2}, jvm_flags=_flags(tmp_path), **REQUIRED)
+    ensemble = Ensemble(tmp_path, java_sids={1, 2}, jvm_flags=quorum_jaas_flags(tmp_path), **QUORUM_SASL_REQUIRED)
     zkpy = ensemble.peer(3)
     # Only the zkpy peer logs in from the section with the wrong password.
     zkpy._extra_config["quorum.auth.learner.saslLoginContext"] = "BadLearner"

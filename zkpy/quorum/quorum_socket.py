@@ -134,7 +134,40 @@ def verify_peer_host(cert: dict, ip: str, host_name: Optional[str] = None) -> No
 
 # -- TLS over a blocking socket, safe for one reader and several writers ----------------------------
 
-class TlsSocket:
+class _SocketWrapper:
+    """What the quorum's socket wrappers pass straight to the socket beneath
+    (``_raw``), and the buffered reader over their own ``recv_into``."""
+
+    _raw: socket.socket
+
+    def makefile(self, mode: str = "rb", buffering: int = -1):
+        if mode not in ("rb", "r"):
+            raise ValueError("a quorum socket only makes binary readers")
+        return io.BufferedReader(_RawReader(self), buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
+
+    def settimeout(self, timeout: Optional[float]) -> None:
+        self._raw.settimeout(timeout)
+
+    def gettimeout(self) -> Optional[float]:
+        return self._raw.gettimeout()
+
+    def setsockopt(self, *args) -> None:
+        self._raw.setsockopt(*args)
+
+    def getsockopt(self, *args):
+        return self._raw.getsockopt(*args)
+
+    def getpeername(self):
+        return self._raw.getpeername()
+
+    def getsockname(self):
+        return self._raw.getsockname()
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+
+class TlsSocket(_SocketWrapper):
     """A TLS connection over a connected blocking socket, with the socket
     calls the quorum code uses (``recv``, ``sendall``, ``makefile("rb")``,
     ``settimeout``, ``shutdown``, ``close``, ...).
@@ -274,33 +307,6 @@ class TlsSocket:
         self.sendall(data)
         return len(data)
 
-    def makefile(self, mode: str = "rb", buffering: int = -1):
-        if mode not in ("rb", "r"):
-            raise ValueError("a TLS quorum socket only makes binary readers")
-        return io.BufferedReader(_RawReader(self), buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
-
-    # -- the socket beneath -----------------------------------------------------------------------
-    def settimeout(self, timeout: Optional[float]) -> None:
-        self._raw.settimeout(timeout)
-
-    def gettimeout(self) -> Optional[float]:
-        return self._raw.gettimeout()
-
-    def setsockopt(self, *args) -> None:
-        self._raw.setsockopt(*args)
-
-    def getsockopt(self, *args):
-        return self._raw.getsockopt(*args)
-
-    def getpeername(self):
-        return self._raw.getpeername()
-
-    def getsockname(self):
-        return self._raw.getsockname()
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
-
     def _send_close_notify(self) -> None:
         """Best effort, never blocking: a writer may hold the send lock while
         stuck on a peer that does not read."""
@@ -350,7 +356,7 @@ class _RawReader(io.RawIOBase):
 
 # -- accepted connections: TLS or plain, decided by the first bytes ----------------------------
 
-class UnifiedSocket:
+class UnifiedSocket(_SocketWrapper):
     """An accepted quorum connection whose mode (TLS or plain) is settled
     on its first read or write (Java: ``UnifiedServerSocket.UnifiedSocket``).
 
@@ -429,32 +435,6 @@ class UnifiedSocket:
 
     def send(self, data) -> int:
         return self._connection().send(data)
-
-    def makefile(self, mode: str = "rb", buffering: int = -1):
-        if mode not in ("rb", "r"):
-            raise ValueError("a quorum socket only makes binary readers")
-        return io.BufferedReader(_RawReader(self), buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
-
-    def settimeout(self, timeout: Optional[float]) -> None:
-        self._raw.settimeout(timeout)
-
-    def gettimeout(self) -> Optional[float]:
-        return self._raw.gettimeout()
-
-    def setsockopt(self, *args) -> None:
-        self._raw.setsockopt(*args)
-
-    def getsockopt(self, *args):
-        return self._raw.getsockopt(*args)
-
-    def getpeername(self):
-        return self._raw.getpeername()
-
-    def getsockname(self):
-        return self._raw.getsockname()
-
-    def fileno(self) -> int:
-        return self._raw.fileno()
 
     def shutdown(self, how: int) -> None:
         conn = self._conn
