@@ -69,6 +69,9 @@ class Record:
         body = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
         return f"{type(self).__name__}({body})"
 
+    def copy(self):  # replaced per class: a shallow copy, field by field
+        raise NotImplementedError
+
     def replace(self, **changes: Any):
         values = {n: getattr(self, n) for n in self.__slots__}
         values.update(changes)
@@ -147,6 +150,9 @@ def record(name: str, fields: Iterable[tuple[str, Any]], doc: str | None = None)
         _read_expr(t, src, "    ", f"_f_{n}", 0, env)
     src.append(f"    return cls({', '.join(f'_f_{n}' for n in names)})")
 
+    src.append("def copy(self):")
+    src.append(f"    return type(self)({', '.join(f'self.{n}' for n in names)})")
+
     exec("\n".join(src), env)  # noqa: S102 - code built from the field list above
     cls = type(
         name,
@@ -157,6 +163,7 @@ def record(name: str, fields: Iterable[tuple[str, Any]], doc: str | None = None)
             "__init__": env["__init__"],
             "serialize": env["serialize"],
             "deserialize": env["deserialize"],
+            "copy": env["copy"],
             "__doc__": doc or f"Jute record {name}: " + ", ".join(f"{n}" for n in names) + ".",
         },
     )

@@ -277,6 +277,7 @@ class AuthProviders:
         """Do ``ids`` grant ``perm`` under ``acl``? (Java: checkACL without the throw)"""
         if self.skip_acl or not acl:
             return True
+        perm = int(perm)  # an int mask: ``int & Perms`` would build a Flag each time
         for ident in ids:
             if ident.scheme == "super":
                 return True

@@ -65,7 +65,7 @@ class ChangeRecord:
         self.data = data
 
     def duplicate(self, zxid: int) -> "ChangeRecord":
-        stat = self.stat.replace() if self.stat is not None else None
+        stat = self.stat.copy() if self.stat is not None else None
         return ChangeRecord(zxid, self.path, stat, self.child_count, self.acl, self.data)
 
 
@@ -105,6 +105,13 @@ class Prep:
 
     # -- change records ---------------------------------------------------------
     def record_for_path(self, path: str) -> ChangeRecord:
+        record = self.find_record(path)
+        if record is None:
+            raise KeeperException(Code.NONODE, path)
+        return record
+
+    def find_record(self, path: str) -> ChangeRecord | None:
+        """The node at ``path`` as pending txns leave it; None if there is none."""
         zks = self.zks
         with zks.outstanding_lock:
             record = zks.outstanding_changes.by_path.get(path)
@@ -115,7 +122,7 @@ class Prep:
                     record = ChangeRecord(-1, path, node.stat_persisted(), node.num_children(),
                                           tree.get_acl(node), node.data)
         if record is None or record.stat is None:
-            raise KeeperException(Code.NONODE, path)
+            return None
         return record
 
     def _add(self, record: ChangeRecord) -> None:
@@ -426,11 +433,7 @@ class Prep:
         if mode.is_sequential:
             path = f"{path}{parent_cversion:010d}"
         validate_path(path)
-        try:
-            self.record_for_path(path)
-        except KeeperException:
-            pass
-        else:
+        if self.find_record(path) is not None:
             raise KeeperException(Code.NODEEXISTS, path)
         if ephemeral_kind(parent.stat.ephemeralOwner, zks.extended_types_enabled) == "ephemeral":
             raise KeeperException(Code.NOCHILDRENFOREPHEMERALS, path)
