@@ -59,6 +59,7 @@ from zkpy.defs import OpCode
 from zkpy.jute.archive import InputArchive, OutputArchive
 from zkpy.jute.records import ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader
 from zkpy.server.config import format_properties
+from zkpy.server.log_setup import log_tail
 
 __all__ = ["TestingServer", "TestingCluster", "TestingServerError", "four_letter_word", "find_free_port", "wait_until",
            "find_free_ports", "expire_session"]
@@ -724,15 +725,7 @@ class TestingServer:
 
     def log_tail(self, lines: int = 50) -> str:
         """The last ``lines`` lines of the server's output."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - 64 * 1024))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def four_letter_word(self, word: str, timeout: float = 5.0) -> str:
         """Send ``word`` to this server (see :func:`four_letter_word`; over
@@ -1184,6 +1177,8 @@ class TestingCluster:
         if self._closed:
             raise TestingServerError("this TestingCluster is closed")
         self.heal()
+        if self._network is not None:  # delays set with network.impair(), too
+            self._network.unimpair()
         for peer in self._peers.values():
             if peer.is_paused:
                 peer.resume()

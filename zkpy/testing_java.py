@@ -42,6 +42,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Optional
 
+from zkpy.server.log_setup import log_tail
 from zkpy.testing import _make_preexec_fn, find_free_port, find_free_ports, four_letter_word
 
 __all__ = [
@@ -432,14 +433,7 @@ class JavaZooKeeperServer:
     # -- diagnostics -----------------------------------------------------------------------------
 
     def log_tail(self, lines: int = 50) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 64 * 1024))
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     def _describe(self) -> str:
         return f"command: {' '.join(self.command())}\nlog {self.log_path}, last lines:\n{self.log_tail()}"

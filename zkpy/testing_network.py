@@ -27,23 +27,37 @@ A link is in one of three states:
 * ``refuse``: existing connections are closed and new ones closed at once
   (a peer that resets connections); peers notice immediately.
 
+Independently of its state, a link can be *impaired*
+(:meth:`PeerNetwork.impair`, as ``tc netem delay ... loss ...`` would):
+every chunk of bytes it carries waits ``delay`` seconds (plus up to
+``jitter``), and a ``loss`` fraction of them waits ``rto`` more, which is
+what a lost segment costs a TCP stream once retransmitted. Order is kept:
+a chunk never overtakes the one before it; impairments and states are
+independent (:meth:`PeerNetwork.unimpair` ends the former, ``heal`` the
+latter). This stands in for ``tc netem`` where the kernel has no
+netem qdisc or the tests are not root.
+
 One thread runs a selector over every listener and socket; state changes
 are handed to it through a queue and take effect before the call returns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
+import random
 import selectors
 import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Optional
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ["PeerNetwork", "OPEN", "BLACKHOLE", "REFUSE"]
+__all__ = ["PeerNetwork", "Impairment", "OPEN", "BLACKHOLE", "REFUSE"]
 
 OPEN = "open"
 BLACKHOLE = "blackhole"
@@ -52,6 +66,21 @@ _STATES = (OPEN, BLACKHOLE, REFUSE)
 
 #: Stop reading a side while this much of its data waits to be written on.
 _BUFFER_LIMIT = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Impairment:
+    """Delay and loss on a link, in seconds and as a fraction of chunks."""
+
+    delay: float = 0.0
+    jitter: float = 0.0
+    loss: float = 0.0
+    #: What a lost chunk costs: Linux's minimum TCP retransmission timeout.
+    rto: float = 0.2
+
+    def hold(self, rng: random.Random) -> float:
+        extra = self.rto if self.loss and rng.random() < self.loss else 0.0
+        return self.delay + (rng.uniform(0.0, self.jitter) if self.jitter else 0.0) + extra
 
 
 class _Link:
@@ -64,6 +93,7 @@ class _Link:
         self.listener = listener
         self.target = target
         self.state = OPEN
+        self.impairment: Optional[Impairment] = None
         self.pairs: set[_Pair] = set()
         self.accepted = 0
 
@@ -83,6 +113,12 @@ class _Pair:
         self.eof = [False, False]               # side i will send nothing more
         self.shut = [False, False]              # we have shut down writing to side i
         self.closed = False
+        # Impaired links: chunks read from side i, with the time each may
+        # go on (kept in order), and whether side i's EOF waits behind them.
+        self.delayed: list[deque] = [deque(), deque()]
+        self.delayed_bytes = [0, 0]
+        self.eof_delayed = [False, False]
+        self.release_at = [0.0, 0.0]            # the last chunk's time, so none overtakes it
 
 
 class PeerNetwork:
@@ -106,6 +142,8 @@ class PeerNetwork:
         self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._closed = False
+        self._rng = random.Random()
+        self._delaying: set[_Pair] = set()  # pairs with chunks waiting on an impairment
         self._thread = threading.Thread(target=self._run, name="PeerNetwork", daemon=True)
         self._thread.start()
 
@@ -141,8 +179,29 @@ class PeerNetwork:
         self._call("state", (frozenset(pairs), state))
 
     def heal(self) -> None:
-        """Every link open again."""
+        """Every link open again (impairments stay: :meth:`unimpair`)."""
         self._call("heal", None)
+
+    def unimpair(self) -> None:
+        """No link impaired any more; what waits goes on at once."""
+        self._call("unimpair", None)
+
+    def impair(self, pairs: Iterable[tuple[int, int]], delay: float = 0.0, jitter: float = 0.0, loss: float = 0.0,
+               rto: float = 0.2) -> None:
+        """Delay (and "lose") what the links from ``src`` to ``dst`` carry,
+        both ways, for each ``(src, dst)`` in ``pairs`` (see the module
+        docstring); ``delay=jitter=loss=0`` ends it for those links."""
+        if min(delay, jitter, loss, rto) < 0 or loss > 1:
+            raise ValueError("delay, jitter and rto must be >= 0, loss in [0, 1]")
+        impairment = Impairment(delay, jitter, loss, rto) if (delay or jitter or loss) else None
+        self._call("impair", (frozenset(pairs), impairment))
+
+    def impairment(self, src: int, dst: int) -> Optional[Impairment]:
+        """The impairment of the links from ``src`` to ``dst`` (None: none)."""
+        found = {link.impairment for (s, d, _), link in list(self._links.items()) if (s, d) == (src, dst)}
+        if not found:
+            raise KeyError((src, dst))
+        return found.pop() if len(found) == 1 else next(i for i in found if i is not None)
 
     def state(self, src: int, dst: int) -> str:
         """The state of the links from ``src`` to ``dst``."""
@@ -186,7 +245,12 @@ class PeerNetwork:
     def _run(self) -> None:
         try:
             while not self._closed:
-                for key, events in self._selector.select(0.5):
+                timeout = 0.5
+                if self._delaying:
+                    due = min(min(p.delayed[0][0][0] if p.delayed[0] else 1e18,
+                                  p.delayed[1][0][0] if p.delayed[1] else 1e18) for p in self._delaying)
+                    timeout = min(timeout, max(0.0, due - time.monotonic()))
+                for key, events in self._selector.select(timeout):
                     kind, obj = key.data
                     if kind == "wake":
                         self._drain_commands()
@@ -194,6 +258,8 @@ class PeerNetwork:
                         self._accept(obj)
                     else:
                         self._service(obj, key.fileobj, events)
+                if self._delaying:
+                    self._release_due()
         except Exception:  # noqa: BLE001 - a dead proxy must say why
             LOG.exception("PeerNetwork thread failed")
         finally:
@@ -223,6 +289,14 @@ class PeerNetwork:
                 elif op == "heal":
                     for link in list(self._links.values()):
                         self._set_link_state(link, OPEN)
+                elif op == "unimpair":
+                    for link in list(self._links.values()):
+                        self._set_impairment(link, None)
+                elif op == "impair":
+                    pairs, impairment = arg
+                    for link in list(self._links.values()):
+                        if (link.src, link.dst) in pairs:
+                            self._set_impairment(link, impairment)
                 elif op == "close":
                     self._closed = True
             finally:
@@ -240,6 +314,50 @@ class PeerNetwork:
                 self._dial(pair)
             else:
                 self._update_interest(pair)
+
+    def _set_impairment(self, link: _Link, impairment: Optional[Impairment]) -> None:
+        if link.impairment == impairment:
+            return
+        LOG.info("link %d->%d (%s): impairment %s -> %s", link.src, link.dst, link.name, link.impairment, impairment)
+        link.impairment = impairment
+        if impairment is None:  # what waits goes on now, in order
+            for pair in list(link.pairs):
+                self._release(pair, float("inf"))
+
+    def _release_due(self) -> None:
+        now = time.monotonic()
+        for pair in list(self._delaying):
+            self._release(pair, now)
+
+    def _release(self, pair: _Pair, now: float) -> None:
+        """Hand the chunks due by ``now`` on, as if just read."""
+        if pair.closed:
+            self._delaying.discard(pair)
+            return
+        for side in (0, 1):
+            queue_ = pair.delayed[side]
+            moved = False
+            while queue_ and queue_[0][0] <= now:
+                _, data = queue_.popleft()
+                pair.delayed_bytes[side] -= len(data)
+                pair.bufs[side] += data
+                moved = True
+            if not queue_ and pair.eof_delayed[side]:
+                pair.eof_delayed[side] = False
+                pair.eof[side] = True
+                moved = True
+            if moved:
+                try:
+                    self._flush(pair, 1 - side)
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self._close_pair(pair)
+                    return
+        if not (pair.delayed[0] or pair.delayed[1]):
+            self._delaying.discard(pair)
+        if not pair.closed:
+            self._update_interest(pair)
 
     def _accept(self, link: _Link) -> None:
         try:
@@ -278,7 +396,20 @@ class PeerNetwork:
         try:
             if events & selectors.EVENT_READ:
                 data = sock.recv(65536)
-                if data:
+                impairment = pair.link.impairment
+                if impairment is not None or pair.delayed[side]:
+                    # Behind an impairment (or chunks still waiting on an
+                    # ended one): queue, to go on when due.
+                    if data:
+                        hold = impairment.hold(self._rng) if impairment is not None else 0.0
+                        at = max(time.monotonic() + hold, pair.release_at[side])
+                        pair.release_at[side] = at
+                        pair.delayed[side].append((at, data))
+                        pair.delayed_bytes[side] += len(data)
+                    else:
+                        pair.eof_delayed[side] = True
+                    self._delaying.add(pair)
+                elif data:
                     pair.bufs[side] += data
                 else:
                     pair.eof[side] = True
@@ -321,7 +452,8 @@ class PeerNetwork:
                 continue
             events = 0
             if flowing:
-                if not pair.eof[side] and len(pair.bufs[side]) < _BUFFER_LIMIT:
+                if (not pair.eof[side] and not pair.eof_delayed[side]
+                        and len(pair.bufs[side]) + pair.delayed_bytes[side] < _BUFFER_LIMIT):
                     events |= selectors.EVENT_READ
                 if pair.bufs[1 - side]:
                     events |= selectors.EVENT_WRITE
@@ -342,6 +474,7 @@ class PeerNetwork:
             return
         pair.closed = True
         pair.link.pairs.discard(pair)
+        self._delaying.discard(pair)
         for sock in pair.socks:
             if sock is None:
                 continue

@@ -86,6 +86,17 @@ def run(name: str, target, workloads: Sequence[Workload], nemesis: Optional[Neme
         for workload in workloads:
             workload.heal_time = healed
         time.sleep(settle)
+    except BaseException:
+        # The servers did not come back: keep the histories and the faults
+        # for the post-mortem (conftest copies them with the peers' logs).
+        for workload in workloads:
+            workload.stop()
+        if artifacts_dir is not None:
+            try:
+                LOG.info("histories saved in %s", _save(artifacts_dir, target, workloads, nemesis))
+            except Exception:  # noqa: BLE001 - the original failure matters more
+                LOG.exception("could not save the histories")
+        raise
     finally:
         for workload in workloads:
             workload.stop()

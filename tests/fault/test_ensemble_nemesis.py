@@ -1,7 +1,7 @@
 """The fault tier proper: a 3-peer ensemble under a nemesis while clients run.
 
 Faults (one at a time, each healed before the next, so a quorum is always
-back before the next one): kill -9 of a random peer and of the leader,
+back before the next one; two at a time in the overlapping run): kill -9 of a random peer and of the leader,
 SIGSTOP pauses longer than syncLimit (of a random peer and of the leader),
 a clean restart, and network partitions isolating a peer or the leader
 (loopback proxies in front of every peer's quorum and election ports,
@@ -18,15 +18,16 @@ nemesis itself is exercised on an ensemble in any case
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 from zkpy.testing import TestingCluster
 
 from .linearizability import check_register, with_stale_read
-from .nemesis import ClusterTarget, Nemesis
+from .nemesis import ClusterTarget, Nemesis, netem_unavailable_reason
 from .runner import assert_check_notices_a_lost_node, run
-from .workloads import RegisterWorkload, SequentialWorkload, SetWorkload, killed_client_ephemerals
+from .workloads import RegisterWorkload, SequentialWorkload, SetWorkload, kazoo_client, killed_client_ephemerals
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(420)]
 
@@ -82,6 +83,56 @@ def test_register_is_linearizable_under_nemesis(serving_ensembles, cluster):
     assert check_register(corrupted).valid is False, what
 
 
+def test_register_under_overlapping_faults_and_slow_links(serving_ensembles, cluster):
+    """Two faults at a time (of different kinds, on different peers: a
+    partition while a peer is paused...), slow links (the proxies' delay and
+    stalls) and, where it can run, tc netem: the ensemble loses its quorum
+    for a while, and must come back once both are healed with a
+    linearizable history."""
+    workload = RegisterWorkload(cluster.connect_string, clients=4)
+    target = ClusterTarget(cluster, netem=True)
+    kinds = ["kill", "kill-leader", "pause", "pause-leader", "partition", "partition-leader", "slow"]
+    kinds += ["netem"] if target.netem is not None else []
+    chaos = Nemesis(target, kinds, interval=(0.5, 1.5), hold=(1.5, 3.0), overlap=0.6)
+    report = run("ensemble register, overlapping faults + slow links", target, [workload], chaos, 30.0,
+                 settle=5.0)
+    report.assert_ok()
+    assert chaos.overlapping() >= 1, report.text()
+    assert not chaos.errors, report.text()
+
+
+@pytest.mark.parametrize("how", ["slow", "netem"])
+def test_slow_peer_links_slow_down_writes(cluster, how):
+    """Delayed peer links (proxy impairments, or tc netem where it can run)
+    make every quorum write wait: a proposal and its ack cross them."""
+    target = ClusterTarget(cluster, netem=how == "netem")
+    if how == "netem" and target.netem is None:
+        pytest.skip(f"tc netem: {netem_unavailable_reason()}")
+
+    def write_time(zk) -> float:
+        best = float("inf")
+        for i in range(5):
+            start = time.monotonic()
+            zk.set("/slow", str(i).encode())
+            best = min(best, time.monotonic() - start)
+        return best
+
+    with kazoo_client(cluster.connect_string) as zk:
+        zk.create("/slow", b"")
+        before = write_time(zk)
+        try:
+            if how == "slow":
+                cluster.network.impair([(a, b) for a in cluster.sids for b in cluster.sids if a != b], delay=0.1)
+            else:
+                target.netem.apply(100)
+            during = write_time(zk)
+        finally:
+            target.heal_all(30)
+        after = write_time(zk)
+    assert before < 0.1 and after < 0.1, (before, after)
+    assert during >= 0.19, (before, during)  # at least a proposal out and an ack back, 100 ms each
+
+
 def test_acknowledged_creates_are_on_every_replica_under_nemesis(serving_ensembles, cluster):
     workloads = [SetWorkload(cluster.connect_string, clients=3), SequentialWorkload(cluster.connect_string, clients=3)]
     report = run("ensemble set + sequential, mixed nemesis", ClusterTarget(cluster), workloads, nemesis(cluster),
@@ -106,12 +157,15 @@ def test_ephemerals_of_a_killed_client_vanish_on_every_replica(serving_ensembles
                     reason="the long mixed run is opt-in: set ZKPY_FAULT_LONG_SECONDS (e.g. 600)")
 @pytest.mark.timeout(0)
 def test_long_mixed_nemesis(serving_ensembles, cluster):
-    """Every workload at once under every fault, for ZKPY_FAULT_LONG_SECONDS."""
+    """Every workload at once under every fault, for ZKPY_FAULT_LONG_SECONDS
+    (ZKPY_FAULT_OVERLAP=p: two faults at a time with probability p)."""
     duration = float(os.environ["ZKPY_FAULT_LONG_SECONDS"])
+    overlap = float(os.environ.get("ZKPY_FAULT_OVERLAP") or 0)
     hosts = cluster.connect_string
-    workloads = [RegisterWorkload(hosts, clients=4, keys=5000,
-                                  fenced_reads=bool(os.environ.get("ZKPY_FAULT_FENCED_READS"))), SetWorkload(hosts, clients=2),
+    fenced = bool(os.environ.get("ZKPY_FAULT_FENCED_READS"))
+    workloads = [RegisterWorkload(hosts, clients=4, keys=5000, fenced_reads=fenced), SetWorkload(hosts, clients=2),
                  SequentialWorkload(hosts, clients=2)]
-    report = run(f"ensemble long mixed run ({duration:.0f} s)", ClusterTarget(cluster), workloads, nemesis(cluster),
-                 duration, settle=10.0)
+    target = ClusterTarget(cluster)
+    chaos = Nemesis(target, interval=(1.0, 2.5), hold=(1.5, 3.0), overlap=overlap)
+    report = run(f"ensemble long mixed run ({duration:.0f} s)", target, workloads, chaos, duration, settle=10.0)
     report.assert_ok()

@@ -199,3 +199,52 @@ def test_proxies_never_take_a_port_to_avoid(target, monkeypatch):
         with dial(port) as sock:       # and the link works
             sock.sendall(b"ok")
             assert recv_exact(sock, 2) == b"ok"
+
+
+def test_an_impaired_link_delays_in_order_and_unimpair_ends_it(net, target):
+    port = net.add_link(1, 2, "quorum", target.port)
+    with dial(port) as sock:
+        net.impair([(1, 2)], delay=0.15)
+        assert net.impairment(1, 2).delay == 0.15
+        start = time.monotonic()
+        sock.sendall(b"ping")
+        assert recv_exact(sock, 4) == b"ping"
+        took = time.monotonic() - start
+        assert 0.3 <= took < 1.5, took  # delayed on the way there and back
+
+        # "Loss" of every chunk costs an rto on top, and nothing overtakes.
+        net.impair([(1, 2)], delay=0.0, loss=1.0, rto=0.1)
+        start = time.monotonic()
+        expected = b""
+        for i in range(20):
+            chunk = f"{i:03d};".encode()
+            expected += chunk
+            sock.sendall(chunk)
+            time.sleep(0.005)
+        assert recv_exact(sock, len(expected)) == expected
+        assert time.monotonic() - start >= 0.2
+
+        net.heal()  # states only
+        assert net.impairment(1, 2) is not None
+        net.unimpair()
+        assert net.impairment(1, 2) is None
+        start = time.monotonic()
+        sock.sendall(b"fast")
+        assert recv_exact(sock, 4) == b"fast"
+        assert time.monotonic() - start < 0.1
+        big = bytes(range(256)) * 4096
+        net.impair([(1, 2)], delay=0.01, jitter=0.01)
+        sock.sendall(big)  # more than the proxy buffers: reading pauses, nothing lost
+        assert recv_exact(sock, len(big)) == big
+
+
+def test_an_impaired_link_passes_the_hang_up_after_the_data(net, target):
+    port = net.add_link(1, 2, "election", target.port)
+    net.impair([(1, 2)], delay=0.1)
+    with dial(port) as sock:
+        sock.sendall(b"header")
+        sock.shutdown(socket.SHUT_WR)
+        assert recv_exact(sock, 6) == b"header"
+        assert sock.recv(10) == b""
+    with pytest.raises(ValueError):
+        net.impair([(1, 2)], loss=2.0)

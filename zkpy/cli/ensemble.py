@@ -46,6 +46,7 @@ import click
 import psutil
 
 from zkpy.cli.four_letter_word_main import four_letter_word
+from zkpy.server.log_setup import log_tail
 from zkpy.cli.server_control import server_process
 from zkpy.quorum.quorum_server import QuorumServer
 from zkpy.server.config import ConfigException, load_properties
@@ -320,23 +321,12 @@ def quorum_formed(modes: dict[int, Optional[str]]) -> bool:
     return values.count("leader") == 1 and all(m in ("leader", "follower", "observer") for m in values)
 
 
-def log_tail(path: str, lines: int = 20) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 32 * 1024))
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _report_logs(peer: Peer) -> None:
     files = peer.log_files()
     if not files:
         click.echo(f"  (no log in {peer.log_dir})", err=True)
     for path in files:
-        tail = log_tail(path)
+        tail = log_tail(path, 20, 32 * 1024)
         click.echo(f"--- the end of {_shown(path)} ---", err=True)
         click.echo(tail or "(empty)", err=True)
 

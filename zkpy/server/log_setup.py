@@ -105,3 +105,16 @@ def setup_logging(environ: Mapping[str, str] = os.environ, properties: Mapping[s
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(getattr(logging, level_name, logging.INFO))
+
+
+def log_tail(path: str, lines: int = 50, max_bytes: int = 64 * 1024) -> str:
+    """The last ``lines`` lines of a log file (read from its last
+    ``max_bytes``); "" when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - max_bytes))
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
