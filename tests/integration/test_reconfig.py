@@ -25,7 +25,7 @@ from kazoo.exceptions import (
     BadArgumentsError, BadVersionError, NewConfigNoQuorumError, NoAuthError, ReconfigDisabledError,
 )
 
-from zkpy.testing import TestingCluster
+from zkpy.testing import TestingCluster, find_free_port, four_letter_word
 
 SUPER_PW = "superpw"
 SUPER_DIGEST = base64.b64encode(hashlib.sha1(f"super:{SUPER_PW}".encode()).digest()).decode()
@@ -322,3 +322,44 @@ def test_single_peer_ensemble_grows():
         finally:
             admin.stop()
             admin.close()
+
+
+def test_a_reconfig_moves_a_peers_client_port():
+    # Java's processReconfig -> cnxnFactory.reconfigure: the peer listens on its
+    # new client address; connections already open stay.
+    with make_cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        mover = next(sid for sid in c.sids if sid != leader)
+        old_port = c.peer(mover).port
+        new_port = find_free_port()
+        spec = c.server_spec(mover).rsplit(":", 1)[0] + f":{new_port}"
+        admin = super_client(c.peer(leader).connect_string)
+        early = KazooClient(hosts=c.peer(mover).connect_string, timeout=10)
+        early.start(timeout=15)
+        try:
+            data, _ = admin.reconfig(joining=spec, leaving=None, new_members=None)
+            assert spec in data.decode().splitlines()
+            wait_for(lambda: _answers_ruok(new_port), what=f"peer {mover} on client port {new_port}")
+            wait_for(lambda: not _answers_ruok(old_port), what=f"peer {mover} to leave client port {old_port}")
+            moved = KazooClient(hosts=f"127.0.0.1:{new_port}", timeout=10)
+            moved.start(timeout=15)
+            try:
+                moved.sync("/zookeeper/config")
+                assert moved.get("/zookeeper/config")[0] == data
+            finally:
+                moved.stop()
+                moved.close()
+            assert early.exists("/zookeeper") is not None  # its connection was kept
+        finally:
+            early.stop()
+            early.close()
+            admin.stop()
+            admin.close()
+
+
+def _answers_ruok(port: int) -> bool:
+    try:
+        return four_letter_word("127.0.0.1", port, "ruok", timeout=2.0) == "imok"
+    except OSError:
+        return False

@@ -327,6 +327,7 @@ class QuorumPeer(threading.Thread):
         prev = self.set_quorum_verifier(qv, True)
         self.init_config_in_zk_database()
         if prev.version < qv.version and prev != qv:
+            self._move_client_port(qv)
             role_change = self._update_learner_type(qv)
             if suggested_leader is not None:
                 leader_change = self._update_vote(suggested_leader, zxid if zxid is not None else -1)
@@ -338,6 +339,18 @@ class QuorumPeer(threading.Thread):
                 self.reconfig_flag = False  # no designated leader: elect
             return role_change or leader_change
         return False
+
+    def _move_client_port(self, qv: QuorumVerifier) -> None:
+        """The new config gives this peer another client address: listen
+        there (Java: cnxnFactory.reconfigure in processReconfig)."""
+        me = qv.all_members.get(self.my_id)
+        factory = self.cnxn_factory
+        if me is None or me.client_addr is None or factory is None:
+            return
+        host, port = me.client_addr
+        current_host, current_port = factory.local_address
+        if port != current_port or (host not in ("0.0.0.0", "::") and host != current_host):
+            factory.reconfigure(host, port)
 
     def _update_learner_type(self, qv: QuorumVerifier) -> bool:
         if self.my_id in qv.observing_members:

@@ -464,6 +464,38 @@ class NIOServerCnxnFactory:
         self._pending.append(("close", cnxn))
         self._wakeup()
 
+    def reconfigure(self, host: str, port: int) -> bool:
+        """Listen on ``(host, port)`` instead (Java: NIOServerCnxnFactory.reconfigure,
+        after a reconfig moved this peer's client address). Connections
+        already open stay; on a bind error the old address stays, logged."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        server = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind((host, port))
+            server.listen(self.listen_backlog if self.listen_backlog > 0 else 128)
+            server.setblocking(False)
+        except OSError as e:
+            server.close()
+            LOG.error("Error reconfiguring client port to %s:%d: %s", host, port, e)
+            return False
+        LOG.info("Reconfiguring client port from %s:%d to %s:%d", *self.local_address, host, port)
+        self._pending.append(("rebind", server))
+        self._wakeup()
+        return True
+
+    def _rebind(self, server: socket.socket) -> None:
+        """Selector thread: swap the listening socket."""
+        old = self._server
+        try:
+            self._selector.unregister(old)
+        except (KeyError, ValueError):
+            pass
+        old.close()
+        self._server = server
+        self.local_address = server.getsockname()[:2]
+        self._selector.register(server, selectors.EVENT_READ, None)
+
     def register_session(self, cnxn: NIOServerCnxn) -> None:
         with self._lock:
             self.session_map[cnxn.session_id] = cnxn
@@ -542,6 +574,9 @@ class NIOServerCnxnFactory:
         pending = self._pending
         while pending:
             action, cnxn = pending.popleft()
+            if action == "rebind":
+                self._rebind(cnxn)  # here the listening socket, not a connection
+                continue
             if cnxn.closed:
                 continue
             if action == "write":
