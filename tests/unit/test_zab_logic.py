@@ -8,10 +8,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from zkpy.defs import OpCode
-from zkpy.jute.records import TxnHeader
+from zkpy.jute.records import Id, QuorumPacket, TxnHeader
 from zkpy.quorum.commit_processor import CommitOrdering, needs_commit
 from zkpy.quorum.proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
-from zkpy.quorum.quorum_packet import COMMIT, DIFF, PROPOSAL, TRUNC, make_zxid
+from zkpy.quorum.quorum_packet import COMMIT, DIFF, PROPOSAL, TRUNC, make_zxid, packet_bytes, read_quorum_packet
 from zkpy.quorum.quorum_verifier import QuorumMaj
 from zkpy.quorum.quorum_server import QuorumServer
 from zkpy.quorum.sync_plan import plan_sync
@@ -381,3 +381,20 @@ def test_learner_packets_are_javas_bytes():
     # The leader's answer: long session id, boolean valid.
     learner.revalidate(QuorumPacket(REVALIDATE, -1, bytes.fromhex("0100000000000001" "01"), None))
     assert learner.zk.finished == [("cnxn", True)]
+
+
+@given(st.integers(1, 19), st.integers(-(1 << 63), (1 << 63) - 1), st.none() | st.binary(max_size=64),
+       st.none() | st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=3))
+def test_packet_bytes_are_the_jute_records_bytes(packet_type, zxid, data, auth):
+    authinfo = None if auth is None else [Id(scheme, ident) for scheme, ident in auth]
+    packet = QuorumPacket(packet_type, zxid, data, authinfo)
+    wire = packet_bytes(packet)
+    assert wire == packet.to_bytes()
+    pos = 0
+
+    def read_exact(n):
+        nonlocal pos
+        pos += n
+        return wire[pos - n:pos]
+
+    assert read_quorum_packet(read_exact) == packet and pos == len(wire)

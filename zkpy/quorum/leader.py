@@ -75,7 +75,7 @@ from .quorum_packet import (
     ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, FOLLOWERINFO, INFORM, INFORMANDACTIVATE, LEADERINFO, NEWLEADER,
     OBSERVERINFO, PING, PROPOSAL,
     PROTOCOL_VERSION, REQUEST, REVALIDATE, SNAP, SYNC, UPTODATE, describe, epoch_of, make_zxid,
-    parse_learner_info, read_quorum_packet,
+    packet_bytes, parse_learner_info, read_quorum_packet,
 )
 from .quorum_peer import SyncMode, ZabState
 from .quorum_processors import LearnerSyncRequest
@@ -771,7 +771,7 @@ class LearnerHandler(threading.Thread):
         return read_quorum_packet(lambda n: _read_exact(self.reader, n), self._max_buffer)
 
     def _write(self, packet: QuorumPacket) -> None:
-        self.sock.sendall(packet.to_bytes())
+        self.sock.sendall(packet_bytes(packet))
 
     def run(self) -> None:
         leader = self.leader
@@ -924,7 +924,7 @@ class LearnerHandler(threading.Thread):
                     break
                 if packet.type == PROPOSAL:
                     check.update_proposal(packet.zxid, time.monotonic() * 1000.0)
-                batch.append(packet.to_bytes())
+                batch.append(packet_bytes(packet))
                 if len(batch) >= _SEND_BATCH:
                     break
                 try:

@@ -59,7 +59,7 @@ from .quorum_auth import SaslException
 from .quorum_packet import (
     ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, INFORM, INFORMANDACTIVATE, LEADERINFO, NEWLEADER, PING,
     PROPOSAL, REQUEST, REVALIDATE, SNAP, TRUNC, UPTODATE, describe, epoch_of, learner_info, make_zxid,
-    read_quorum_packet,
+    packet_bytes, read_quorum_packet,
 )
 from .quorum_peer import SyncMode, ZabState
 from .quorum_server import QuorumServer
@@ -226,7 +226,7 @@ class Learner:
                 self._unflushed.clear()
                 raise OSError("not connected to the leader")
             if packet is not None:
-                self._unflushed += packet.to_bytes()
+                self._unflushed += packet_bytes(packet)
             if flush and self._unflushed:
                 data = bytes(self._unflushed)
                 self._unflushed.clear()

@@ -63,8 +63,9 @@ class QuorumMaj(QuorumVerifier):
         return 1  # Java: every id weighs 1, even one it does not know
 
     def contains_quorum(self, sids: Iterable[int]) -> bool:
-        votes = sum(1 for sid in set(sids) if sid in self.voting_members)
-        return votes > self.half
+        if not isinstance(sids, (set, frozenset)):
+            sids = set(sids)
+        return len(sids & self.voting_members.keys()) > self.half  # checked per ack: kept in C
 
 
 class QuorumHierarchical(QuorumVerifier):
