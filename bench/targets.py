@@ -33,6 +33,7 @@ import psutil
 
 from bench.loadgen import LoadError, Session
 from zkpy.errors import Code
+from zkpy.cli.four_letter_word_main import srvr_mode
 from zkpy.testing import TestingCluster, TestingServer, find_free_ports, four_letter_word
 from zkpy.testing_java import JavaZooKeeperServer
 
@@ -215,13 +216,9 @@ class EnsembleTarget(Target):
     def mode(self, index: int) -> Optional[str]:
         server = self.servers[index]
         try:
-            text = four_letter_word(server.host, server.port, "srvr", timeout=2.0)
+            return srvr_mode(four_letter_word(server.host, server.port, "srvr", timeout=2.0))
         except OSError:
             return None
-        for line in text.splitlines():
-            if line.startswith("Mode: "):
-                return line[6:].strip()
-        return None
 
     def leader_index(self, timeout: float = 60.0) -> int:
         deadline = time.monotonic() + timeout

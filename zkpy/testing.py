@@ -54,7 +54,7 @@ from typing import Callable, Optional
 import psutil
 
 import zkpy
-from zkpy.cli.four_letter_word_main import four_letter_word
+from zkpy.cli.four_letter_word_main import four_letter_word, srvr_mode
 from zkpy.defs import OpCode
 from zkpy.jute.archive import InputArchive, OutputArchive
 from zkpy.jute.records import ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader
@@ -1218,13 +1218,9 @@ class TestingCluster:
         if not peer.is_running:
             return None
         try:
-            text = peer.four_letter_word("srvr", timeout=1.0)
+            return srvr_mode(peer.four_letter_word("srvr", timeout=1.0))
         except OSError:
             return None
-        for line in text.splitlines():
-            if line.startswith("Mode: "):
-                return line[len("Mode: "):].strip()
-        return None
 
     def modes(self) -> dict[int, Optional[str]]:
         """:meth:`mode` of every peer."""

@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 
+from zkpy.cli.four_letter_word_main import srvr_mode
 from zkpy.testing import TestingServer, four_letter_word
 
 from ..integration.zab_util import wait_until
@@ -69,13 +70,9 @@ class Ensemble:
         if not peer.is_running:
             return None
         try:
-            text = four_letter_word("127.0.0.1", peer.port, "srvr", timeout=2.0)
+            return srvr_mode(four_letter_word("127.0.0.1", peer.port, "srvr", timeout=2.0))
         except OSError:
             return None
-        for line in text.splitlines():
-            if line.startswith("Mode: "):
-                return line[6:].strip()
-        return None
 
     def modes(self):
         return {sid: self.mode(sid) for sid in self.sids}

@@ -45,7 +45,7 @@ import attrs
 import click
 import psutil
 
-from zkpy.cli.four_letter_word_main import four_letter_word
+from zkpy.cli.four_letter_word_main import four_letter_word, srvr_mode
 from zkpy.server.log_setup import log_tail
 from zkpy.cli.server_control import server_process
 from zkpy.quorum.quorum_server import QuorumServer
@@ -309,10 +309,10 @@ def peer_mode(peer: Peer, timeout: float = 2.0) -> Optional[str]:
         answer = four_letter_word(peer.client_host, peer.client_port, "srvr", timeout=timeout)
     except OSError:
         return None
-    for line in answer.splitlines():
-        if line.startswith("Mode: "):
-            return line[len("Mode: "):].strip()
-    return "electing" if "not currently serving" in answer else None
+    mode = srvr_mode(answer)
+    if mode is None and "not currently serving" in answer:
+        return "electing"
+    return mode
 
 
 def quorum_formed(modes: dict[int, Optional[str]]) -> bool:

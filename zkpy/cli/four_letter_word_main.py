@@ -13,7 +13,7 @@ import ssl
 import sys
 from typing import Optional
 
-__all__ = ["four_letter_word", "main"]
+__all__ = ["four_letter_word", "srvr_mode", "main"]
 
 
 def four_letter_word(
@@ -54,6 +54,15 @@ def four_letter_word(
     finally:
         raw.close()
     return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def srvr_mode(srvr_output: str) -> str | None:
+    """The ``Mode:`` of a ``srvr`` answer (leader, follower, observer,
+    standalone, read-only), or None when it has none (not serving)."""
+    for line in srvr_output.splitlines():
+        if line.startswith("Mode: "):
+            return line[len("Mode: "):].strip()
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from zkpy.cli.four_letter_word_main import four_letter_word
+from zkpy.cli.four_letter_word_main import four_letter_word, srvr_mode
 from zkpy.server.config import ConfigException, ServerConfig
 
 NOT_RUNNING = "Error contacting service. It is probably not running."
@@ -40,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         answer = four_letter_word(address, config.client_port, "srvr", timeout=5.0)
     except OSError:
         answer = ""
-    mode = [line for line in answer.splitlines() if line.startswith("Mode: ")]
-    if not mode:
+    mode = srvr_mode(answer)
+    if mode is None:
         sys.stderr.write(NOT_RUNNING + "\n")
         return 1
-    sys.stdout.write(mode[0] + "\n")
+    sys.stdout.write(f"Mode: {mode}\n")
     return 0
 
 
