@@ -341,3 +341,23 @@ def test_data_above_the_max_buffer_closes_the_connection(zk_server, kazoo_client
         assert bystander.exists("/huge") is None
         bystander.create("/after-huge", b"ok")
         assert kazoo_client.get("/after-huge")[0] == b"ok"
+
+
+def test_pipelined_reads_never_overtake_the_sessions_writes(kazoo_client):
+    # Reads of a session with nothing in flight are answered on the selector
+    # thread; one queued behind a write of the same session must wait for it.
+    zk = kazoo_client
+    zk.ensure_path("/pipelined")
+    for i in range(50):
+        path = f"/pipelined/n{i}"
+        created = zk.create_async(path, b"one")
+        seen = zk.exists_async(path)
+        changed = zk.set_async(path, b"two")
+        data = zk.get_async(path)
+        children = zk.get_children_async("/pipelined")
+        created.get(timeout=10)
+        assert seen.get(timeout=10) is not None, path
+        assert changed.get(timeout=10).version == 1
+        value, stat = data.get(timeout=10)
+        assert (value, stat.version) == (b"two", 1), path
+        assert f"n{i}" in children.get(timeout=10)
