@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from zkpy.testing import TestingCluster
+from zkpy.testing import TestingCluster, wait_until
 
 from . import artifacts
 from .nemesis import ClusterTarget, Nemesis
@@ -32,6 +32,10 @@ def test_heal_all_failure_names_each_peer_and_saves_the_evidence(tmp_path, monke
         assert len(ports) == 18, ports
         assert cluster._quorum_ports[1] in ports and cluster._election_ports[3] in ports
         cluster.partition([1], [2], [3])
+        # Until syncLimit runs out the old roles still answer srvr: wait for
+        # every peer to give its role up, or heal_all would find them serving.
+        wait_until(lambda: not any(m in ("leader", "follower") for m in cluster.modes().values()), 20,
+                   "every peer to leave its role")
         # A partition that heal_all cannot heal: no peer can ever lead.
         monkeypatch.setattr(cluster, "heal", lambda: None)
         with pytest.raises(AssertionError) as failure:
