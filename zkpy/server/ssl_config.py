@@ -275,6 +275,21 @@ class X509Settings:
         kind = self.setting("keyStore")
         _require_pem(kind, _store_type(kind, self.key_store_location, self.key_store_type), self.key_store_location)
 
+    def _load_key_store(self, ctx: ssl.SSLContext) -> None:
+        try:
+            ctx.load_cert_chain(self.key_store_location, password=self.key_store_password or None)
+        except (OSError, ssl.SSLError) as e:
+            raise X509Exception(f"Failed to create KeyManager from {self.key_store_location}: "
+                                f"{getattr(e, 'strerror', None) or e}") from None
+
+    def _load_trust_store(self, ctx: ssl.SSLContext) -> None:
+        self._check_trust_store()
+        try:
+            ctx.load_verify_locations(cafile=self.trust_store_location)
+        except (OSError, ssl.SSLError) as e:
+            raise X509Exception(f"Failed to create TrustManager from {self.trust_store_location}: "
+                                f"{getattr(e, 'strerror', None) or e}") from None
+
     def _check_trust_store(self) -> None:
         kind = self.setting("trustStore")
         _require_pem(kind, _store_type(kind, self.trust_store_location, self.trust_store_type),
@@ -336,18 +351,9 @@ class X509Settings:
                 ctx.maximum_version = high
         except (ValueError, ssl.SSLError) as e:
             raise X509Exception(f"{self.setting('protocol')} / {self.setting('enabledProtocols')}: {e}") from None
-        try:
-            ctx.load_cert_chain(self.key_store_location, password=self.key_store_password or None)
-        except (OSError, ssl.SSLError) as e:
-            raise X509Exception(f"Failed to create KeyManager from {self.key_store_location}: "
-                                f"{getattr(e, 'strerror', None) or e}") from None
+        self._load_key_store(ctx)
         if self.trust_store_location:
-            self._check_trust_store()
-            try:
-                ctx.load_verify_locations(cafile=self.trust_store_location)
-            except (OSError, ssl.SSLError) as e:
-                raise X509Exception(f"Failed to create TrustManager from {self.trust_store_location}: "
-                                    f"{getattr(e, 'strerror', None) or e}") from None
+            self._load_trust_store(ctx)
         else:
             ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
         ctx.verify_mode = self.client_auth.value
@@ -381,18 +387,9 @@ class X509Settings:
             raise X509Exception(f"{self.setting('protocol')} / {self.setting('enabledProtocols')}: {e}") from None
         if self.key_store_location:
             self._check_key_store()
-            try:
-                ctx.load_cert_chain(self.key_store_location, password=self.key_store_password or None)
-            except (OSError, ssl.SSLError) as e:
-                raise X509Exception(f"Failed to create KeyManager from {self.key_store_location}: "
-                                    f"{getattr(e, 'strerror', None) or e}") from None
+            self._load_key_store(ctx)
         if self.trust_store_location:
-            self._check_trust_store()
-            try:
-                ctx.load_verify_locations(cafile=self.trust_store_location)
-            except (OSError, ssl.SSLError) as e:
-                raise X509Exception(f"Failed to create TrustManager from {self.trust_store_location}: "
-                                    f"{getattr(e, 'strerror', None) or e}") from None
+            self._load_trust_store(ctx)
         else:
             ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
         ctx.check_hostname = self.hostname_verification
