@@ -44,9 +44,11 @@ def partitioned(tmp_path_factory):
         with WireClient(cluster.peer(3).host, cluster.peer(3).port) as client:
             resp, _ = client.handshake(timeout_ms=4000)
             cluster.global_session = (resp.sessionId, resp.passwd)
+        # Timed from before the stops: peer 3 may lose its quorum as soon as
+        # the first one goes, and the grace period runs from then.
+        lost = time.monotonic()
         cluster.stop(1)
         cluster.stop(2)
-        lost = time.monotonic()
         wait_until(lambda: cluster.peer(3).four_letter_word("isro") == "ro", 20, "read-only mode", cluster)
         cluster.read_only_after = time.monotonic() - lost
         yield cluster
