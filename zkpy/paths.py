@@ -6,7 +6,15 @@ server answers BADARGUMENTS when a path breaks these rules.
 
 from __future__ import annotations
 
+import re
+
 from .errors import Code, KeeperException
+
+#: A path that passes every rule below, checked in C: "/"-separated names
+#: that are neither "." nor ".." and hold no character PathUtils refuses.
+#: Anything else takes the character walk, which names the reason.
+_VALID_PATH = re.compile("(?:/(?!\\.\\.?(?:/|\\Z))[^/\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff]+)+\\Z")
+
 
 def _bad_char(c: str) -> bool:
     # Controls, C1 controls, the surrogate and private-use block
@@ -30,10 +38,16 @@ def path_error(path: str | None, is_sequential: bool = False) -> str | None:
         return "Path length must be > 0"
     if path[0] != "/":
         return "Path must start with / character"
-    if len(path) == 1:
+    if len(path) == 1 or _VALID_PATH.match(path):
         return None
     if path[-1] == "/":
         return "Path must not end with / character"
+    return _name_error(path)
+
+
+def _name_error(path: str) -> str | None:
+    """The character walk over a path that starts with "/": Java's message
+    for the first bad name or character, None when there is none."""
     last = "/"
     for i in range(1, len(path)):
         c = path[i]
