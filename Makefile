@@ -64,12 +64,15 @@ stop: install
 clean-data: install
 	@$(ENSEMBLE) clean-data $(KNOWN_SERVERS)
 
+# The client port `make standalone` prints: CONF's last clientPort line (2181 without one).
+STANDALONE_PORT = $(or $(shell sed -n 's/^[[:space:]]*clientPort[[:space:]]*[=:[:space:]][[:space:]]*\([0-9]*\).*/\1/p' $(CONF) 2>/dev/null | tail -n 1),2181)
+
 standalone: install
 	@echo "zkpy standalone ($(CONF)); stop with Ctrl-C. Connect with:"
-	@echo "  bin/zkCli.sh -server 127.0.0.1:2181"
-	@echo "  $(VPY) -c \"from kazoo.client import KazooClient; zk = KazooClient('127.0.0.1:2181'); zk.start(); print(zk.get_children('/')); zk.stop()\""
-	@echo "  or Java's client: zkCli.sh -server 127.0.0.1:2181"
-	@echo "  or a four-letter word: echo srvr | nc 127.0.0.1 2181"
+	@echo "  bin/zkCli.sh -server 127.0.0.1:$(STANDALONE_PORT)"
+	@echo "  $(VPY) -c \"from kazoo.client import KazooClient; zk = KazooClient('127.0.0.1:$(STANDALONE_PORT)'); zk.start(); print(zk.get_children('/')); zk.stop()\""
+	@echo "  or Java's client: zkCli.sh -server 127.0.0.1:$(STANDALONE_PORT)"
+	@echo "  or a four-letter word: echo srvr | nc 127.0.0.1 $(STANDALONE_PORT)"
 	$(VPY) -m zkpy $(CONF)
 
 test: install
@@ -87,8 +90,11 @@ test-fault: install
 # The benchmark (bench/README.md): zkpy next to Java ZooKeeper 3.8, if
 # installed. Not part of `make test`. The `bench` extra brings matplotlib
 # for the chart; without it (e.g. offline) the report just has no chart.
+# Then the start-up time of a test server (bench/startup_time.py), into its
+# own section of the same report; STARTUP_ARGS go to it.
 BENCH_STAMP := $(VENV)/.zkpy-bench-installed
 BENCH_ARGS ?=
+STARTUP_ARGS ?=
 
 $(BENCH_STAMP): setup.cfg pyproject.toml | $(STAMP)
 	$(VPY) -m pip install -e '.[test,bench]' || echo "could not install the bench extra; no chart"
@@ -98,9 +104,12 @@ $(BENCH_STAMP): setup.cfg pyproject.toml | $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(VPY) -m bench.run --notes bench/NOTES.md $(BENCH_ARGS)
+	$(VPY) -m bench.startup_time $(STARTUP_ARGS)
 
 bench-quick: $(BENCH_STAMP)
 	$(VPY) -m bench.run --quick --out-dir bench/out $(BENCH_ARGS)
+	$(VPY) -m bench.startup_time --rounds 3 --ensemble-rounds 2 --report bench/out/RESULTS.md \
+		--json bench/out/startup_time.json $(STARTUP_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

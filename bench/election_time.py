@@ -3,22 +3,33 @@
 Three peers on loopback (tickTime 200, initLimit 10, syncLimit 5), fresh
 data dirs. For each implementation and each round:
 
-* cold start: from launching the three processes at once until one peer
-  says ``Mode: leader`` and a majority says leader or follower (``srvr``
-  polled every 20 ms) — process start-up included;
+* cold start: from launching the three processes at once (process
+  start-up included) until
+  - *discovery*: the leader is past discovery with a quorum of learners,
+    i.e. it logs ``Peer state changed: leading - synchronization`` (Java
+    3.8 and zkpy log it when a quorum of ACKEPOCHs arrived; read from the
+    leader's log timestamps, ms resolution), and
+  - *serving*: one peer says ``Mode: leader`` and a majority says leader
+    or follower (``srvr`` polled every 20 ms; both implementations report
+    the mode only once sync is done too: with empty data dirs one DIFF,
+    NEWLEADER, UPTODATE);
 * re-election: once all three have settled, from SIGKILL of the leader
-  until the two survivors again have a leader with a follower — no
-  process start-up in it.
+  until the same two points for the two survivors — no process start-up
+  in it.
 
-"A leader with a quorum of learners past discovery": zkpy's peers report
-their mode once discovery (epoch agreement) is done; Java's once sync is
-done too (with empty data dirs that is one DIFF, NEWLEADER, UPTODATE).
+The issue's "election time" (start -> a leader with a quorum of learners
+past discovery) is the *discovery* figure. Cold start is mostly process
+start-up (Python imports, the JVM), which varies with the machine's load;
+re-election is the election and discovery alone. bench/run.py's W6 (cold
+start -> a write accepted on every server) adds sync, a session and a
+write per server on top of the cold-start figure.
 
 Usage: .venv/bin/python bench/election_time.py [rounds]
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import statistics
 import sys
@@ -30,6 +41,7 @@ from interop.java_zk import JavaZooKeeperServer  # noqa: E402
 from zkpy.testing import TestingCluster, find_free_ports, four_letter_word  # noqa: E402
 
 TICK, INIT, SYNC = 200, 10, 5
+PAST_DISCOVERY = "Peer state changed: leading - synchronization"
 
 
 def mode(server) -> str | None:
@@ -55,6 +67,22 @@ def wait_for_quorum(servers: dict, timeout: float = 60.0) -> tuple[int, float]:
     raise RuntimeError(f"no leader: {modes}")
 
 
+def past_discovery(server, since: float, timeout: float = 10.0) -> float:
+    """Wall-clock time of the first ``leading - synchronization`` line the
+    leader logged at or after ``since`` (log timestamps: local time, ms)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(server.log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if PAST_DISCOVERY in line:
+                    stamp = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                    if stamp >= since - 0.001:
+                        return stamp
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no {PAST_DISCOVERY!r} in {server.log_path}")
+        time.sleep(0.05)
+
+
 def java_ensemble():
     ports = find_free_ports(6)
     lines = {f"server.{sid}": f"127.0.0.1:{ports[2 * i]}:{ports[2 * i + 1]}" for i, sid in enumerate((1, 2, 3))}
@@ -67,17 +95,18 @@ def zkpy_ensemble():
     return cluster, {sid: cluster.peer(sid) for sid in cluster.sids}
 
 
-def one_round(kind: str) -> tuple[float, float, int]:
+def one_round(kind: str) -> tuple[float, float, float, float, int]:
     cluster = None
     if kind == "java":
         servers = java_ensemble()
     else:
         cluster, servers = zkpy_ensemble()
     try:
-        t0 = time.monotonic()
+        t0, w0 = time.monotonic(), time.time()
         for s in servers.values():
             s.start(wait=None)
         leader, t1 = wait_for_quorum(servers)
+        d1 = past_discovery(servers[leader], w0) - w0
         # Let the third peer settle too, so the kill starts a clean re-election.
         deadline = time.monotonic() + 30
         while any(mode(s) not in ("leader", "follower") for s in servers.values()):
@@ -85,16 +114,22 @@ def one_round(kind: str) -> tuple[float, float, int]:
                 raise RuntimeError("the third peer never settled")
             time.sleep(0.02)
         survivors = {sid: s for sid, s in servers.items() if sid != leader}
-        t2 = time.monotonic()
+        t2, w2 = time.monotonic(), time.time()
         servers[leader].kill()
-        _, t3 = wait_for_quorum(survivors)
-        return t1 - t0, t3 - t2, leader
+        new_leader, t3 = wait_for_quorum(survivors)
+        d3 = past_discovery(servers[new_leader], w2) - w2
+        return d1, t1 - t0, d3, t3 - t2, leader
     finally:
         if cluster is not None:
             cluster.close()
         else:
             for s in servers.values():
                 s.close()
+
+
+def summary(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"median {statistics.median(ms):5.0f} ms (min {min(ms):.0f}, max {max(ms):.0f})"
 
 
 def main() -> None:
@@ -104,15 +139,13 @@ def main() -> None:
     if not ok:
         print(f"Java ZooKeeper not available: {reason}")
     for kind in kinds:
-        cold, again = [], []
-        for _ in range(rounds):
-            c, r, _leader = one_round(kind)
-            cold.append(c * 1000)
-            again.append(r * 1000)
-        print(f"{kind:5s} cold start to quorum: median {statistics.median(cold):6.0f} ms "
-              f"(min {min(cold):.0f}, max {max(cold):.0f}); "
-              f"re-election after leader kill: median {statistics.median(again):6.0f} ms "
-              f"(min {min(again):.0f}, max {max(again):.0f}); n={rounds}")
+        results = [one_round(kind) for _ in range(rounds)]
+        cold_discovery, cold_serving, again_discovery, again_serving = (
+            [r[i] for r in results] for i in range(4))
+        print(f"{kind:5s} n={rounds}  cold start -> leader past discovery: {summary(cold_discovery)}; "
+              f"-> quorum serving: {summary(cold_serving)}")
+        print(f"{'':5s}        leader kill -> new leader past discovery: {summary(again_discovery)}; "
+              f"-> quorum serving: {summary(again_serving)}")
 
 
 if __name__ == "__main__":

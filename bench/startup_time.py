@@ -246,7 +246,8 @@ def render(results: dict) -> str:
         "",
         "| row | zkpy | Java 3.8 | zkpy/Java |",
         "|---|---:|---:|---:|",
-        f"| standalone: new server → connected kazoo client | {_ms(s['zkpy']['client'])} | "
+        f"| standalone: `TestingServer()` (Java: its test server) → connected kazoo client | "
+        f"{_ms(s['zkpy']['client'])} | "
         f"{_ms(java and java['client'])} | {ratio('client')} |",
         f"| standalone: teardown (client stop, server stop, temp dir removed) | {_ms(s['zkpy']['teardown'])} | "
         f"{_ms(java and java['teardown'])} | {ratio('teardown')} |",

@@ -8,6 +8,9 @@ import sys
 
 
 def _main() -> int:
+    from zkpy.parent_watch import start_from_env
+
+    start_from_env()  # a zkpy.testing server dies with the test process
     from zkpy.server.quorum_peer_main import main
 
     status = main()

@@ -47,7 +47,9 @@ report (section ``zkpy server log``).
 
 Processes never outlive the run: every server is stopped by the fixture's
 finaliser (also after a failure or Ctrl-C), killed at interpreter exit, and
-dies with the pytest process when that is killed (``PR_SET_PDEATHSIG``).
+dies with the pytest process when that is killed, even by SIGKILL (it
+watches its parent pid, :mod:`zkpy.parent_watch`, and gets
+``PR_SET_PDEATHSIG`` on Linux).
 
 ``@pytest.mark.requires_serving_cluster`` is transitional, for zkpy's own
 suites: the test is skipped, with the reason, while zkpy ensembles elect a

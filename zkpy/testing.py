@@ -13,9 +13,13 @@ server (SIGSTOP/SIGCONT: alive, holding its sockets, silent),
 
 :class:`TestingServer` runs ``python -m zkpy zoo.cfg`` as a child process,
 never in-process, so tests exercise the real server, its sockets and its
-shutdown; :class:`TestingCluster` runs one such process per peer. The child cannot outlive the test run: it gets
-``PR_SET_PDEATHSIG=SIGKILL`` on Linux, every live server is killed at
-interpreter exit, and ``close()`` / ``__exit__`` / ``__del__`` stop it.
+shutdown; :class:`TestingCluster` runs one such process per peer. The
+child cannot outlive the test run: ``close()`` / ``__exit__`` / ``__del__``
+stop it, every live server is
+killed at interpreter exit, and when the test process dies without either
+(SIGKILL, ``os._exit``) the server exits by itself: it watches its parent
+pid (:mod:`zkpy.parent_watch`, ``ZKPY_PARENT_PID``), and on Linux a server
+started from the main thread also gets ``PR_SET_PDEATHSIG=SIGKILL``.
 
 TLS: ``TestingServer(tls=True)`` / ``TestingCluster(tls=True)`` also serve a
 ``secureClientPort`` with throw-away certificates (:mod:`zkpy.testing_tls`):
@@ -23,8 +27,9 @@ TLS: ``TestingServer(tls=True)`` / ``TestingCluster(tls=True)`` also serve a
 ``client_key_file``. ``TestingCluster(quorum_tls=True)``: the peers talk TLS
 to each other (``sslQuorum=true``), each with its own certificate.
 
-Note: ``PR_SET_PDEATHSIG`` fires when the *thread* that started the child
-exits, so start servers from a thread that lives as long as they should.
+Servers may be started from any thread: ``PR_SET_PDEATHSIG`` fires when
+the *thread* that forked the child exits, so it is set only from the main
+thread; the parent-pid watch covers the others.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ from typing import Callable, Optional
 import psutil
 
 import zkpy
+from zkpy import parent_watch
 from zkpy.cli.four_letter_word_main import four_letter_word, srvr_mode
 from zkpy.defs import OpCode
 from zkpy.jute.archive import InputArchive, OutputArchive
@@ -188,10 +194,16 @@ def expire_session(host: str, port: int, session_id: object, password: Optional[
                 return True
 
 
-def _make_preexec_fn() -> Optional[Callable[[], None]]:
+def _make_preexec_fn(main_thread_only: bool = False) -> Optional[Callable[[], None]]:
     """A preexec_fn that makes the child die with SIGKILL when its parent
-    does (Linux ``prctl(PR_SET_PDEATHSIG)``); None where unavailable."""
+    does (Linux ``prctl(PR_SET_PDEATHSIG)``); None where unavailable.
+
+    The kernel sends the signal when the *thread* that forked the child
+    exits; ``main_thread_only``: None from any other thread (for a child
+    that watches its parent pid itself, :mod:`zkpy.parent_watch`)."""
     if not sys.platform.startswith("linux"):
+        return None
+    if main_thread_only and threading.current_thread() is not threading.main_thread():
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -545,6 +557,7 @@ class TestingServer:
             env["SERVER_JVMFLAGS"] = self._jvm_flags
         else:
             env.pop("SERVER_JVMFLAGS", None)
+        env[parent_watch.ENV] = str(os.getpid())  # the server exits when this process is gone
         env.update(self._extra_env)
         return env
 
@@ -580,7 +593,7 @@ class TestingServer:
                 stderr=subprocess.STDOUT,
                 cwd=self._temp_dir,
                 env=self.build_env(),
-                preexec_fn=_make_preexec_fn(),
+                preexec_fn=_make_preexec_fn(main_thread_only=True),
                 close_fds=True,
             )
         _register(self)
@@ -780,9 +793,9 @@ class TestingCluster:
     ...     cluster.kill(leader)
 
     Peers ``1..n`` vote, ``n+1..n+observers`` observe. Each peer is a
-    :class:`TestingServer` (same process handling: ``PR_SET_PDEATHSIG``,
-    killed at exit, stopped by pid) in ``<temp_dir>/peer<sid>`` with its own
-    zoo.cfg, dataDir (with ``myid``) and ``server.log``; all listen on free
+    :class:`TestingServer` (same process handling: dies with the test
+    process, killed at exit, stopped by pid) in ``<temp_dir>/peer<sid>``
+    with its own zoo.cfg, dataDir (with ``myid``) and ``server.log``; all listen on free
     ports of ``host``. ``standaloneEnabled=false``, so one peer is an
     ensemble too.
 

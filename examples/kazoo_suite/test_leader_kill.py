@@ -4,7 +4,7 @@ locks and their data, and writes go on once a new leader is elected."""
 import pytest
 from kazoo.retry import KazooRetry
 
-pytestmark = [pytest.mark.zk_cluster(size=3), pytest.mark.requires_serving_cluster]
+pytestmark = pytest.mark.zk_cluster(size=3)
 
 
 def test_writes_go_on_after_the_leader_is_killed(make_client, zk_cluster):

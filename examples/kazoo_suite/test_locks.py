@@ -10,7 +10,7 @@ from example_app import run_once
 
 ON_BOTH = pytest.mark.parametrize("topology", [
     "standalone",
-    pytest.param("ensemble", marks=[pytest.mark.zk_cluster(size=3), pytest.mark.requires_serving_cluster]),
+    pytest.param("ensemble", marks=pytest.mark.zk_cluster(size=3)),
 ])
 
 

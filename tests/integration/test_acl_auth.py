@@ -14,7 +14,9 @@ import hashlib
 import time
 
 import pytest
-from kazoo.exceptions import AuthFailedError, BadVersionError, InvalidACLError, NoAuthError, NoNodeError
+from kazoo.exceptions import (
+    AuthFailedError, BadVersionError, InvalidACLError, NoAuthError, NoNodeError, NoWatcherError,
+)
 from kazoo.protocol.states import KazooState
 from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, make_acl, make_digest_acl
 
@@ -261,6 +263,10 @@ def test_exists_needs_read_on_an_existing_node(kazoo_client, other):
     zk.create("/hidden", acl=[make_digest_acl("owner", "pw", all=True)])
     with pytest.raises(NoAuthError):
         other.exists("/hidden")
+    with pytest.raises(NoAuthError):
+        other.exists("/hidden", watch=lambda event: None)
+    with pytest.raises(NoWatcherError):  # the refused exists left no watch behind
+        kx.check_watches(other, "/hidden")
     assert other.exists("/hidden-missing") is None  # a missing node is still just missing
     other.add_auth("digest", "owner:pw")
     assert other.exists("/hidden") is not None

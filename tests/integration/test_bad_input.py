@@ -11,6 +11,7 @@ default (``ruok`` is not exempt).
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -24,7 +25,7 @@ from zkpy.jute.archive import OutputArchive
 from zkpy.jute.records import ExistsRequest, RequestHeader
 
 from . import wire
-from .servers import kazoo_session, new_server
+from .servers import ON_JAVA, kazoo_session, new_server
 
 MAX_BUFFER = 0xFFFFF
 _INT = struct.Struct(">i")
@@ -61,6 +62,25 @@ def others_unaffected(zk_server, bystander):
     assert bystander.exists("/bystander").ephemeralOwner == session_id
 
 
+@pytest.fixture
+def logged(zk_server):
+    """``logged(text)``: zkpy's log got ``text`` during this test (always true on Java).
+
+    zkpy logs its warning before it closes the connection, so it is in the
+    file by the time the client sees the close.
+    """
+    start = 0 if ON_JAVA else os.path.getsize(zk_server.log_path)
+
+    def check(text: str) -> bool:
+        if ON_JAVA:
+            return True
+        with open(zk_server.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(start)
+            return text in f.read()
+
+    return check
+
+
 def raw(server) -> wire.WireClient:
     return wire.WireClient(server.host, server.port)
 
@@ -76,18 +96,20 @@ def request(xid: int, op: int, body: bytes = b"") -> bytes:
 
 
 @pytest.mark.parametrize("length", [MAX_BUFFER + 1, 0x7FFFFFFF, -1, -0x80000000])
-def test_bad_frame_length_before_the_handshake(zk_server, length):
+def test_bad_frame_length_before_the_handshake(zk_server, logged, length):
     with raw(zk_server) as c:
         c.send_raw(_INT.pack(length))  # only the length: the server must not wait for a body
         assert c.expect_closed(2.0) == b""
+    assert logged(f"packet length {length} is out of the range 0..{MAX_BUFFER}")
 
 
 @pytest.mark.parametrize("length", [MAX_BUFFER + 1, -1])
-def test_bad_frame_length_in_a_session(zk_server, length):
+def test_bad_frame_length_in_a_session(zk_server, logged, length):
     c = wire.connect(zk_server)
     with c:
         c.send_raw(_INT.pack(length))
         assert c.expect_closed(2.0) == b""
+    assert logged(f"packet length {length} is out of the range 0..{MAX_BUFFER}")
     # Only the connection was closed: the session can be resumed.
     with raw(zk_server) as again:
         resp, _ = again.handshake(session_id=c.session_id, passwd=c.passwd)
@@ -110,11 +132,12 @@ def test_max_buffer_frame_length_is_accepted(zk_server):
 # -- bodies that do not parse ---------------------------------------------------------------------
 
 
-def test_garbage_connect_request(zk_server):
+def test_garbage_connect_request(zk_server, logged):
     for body in [b"\x01\x02\x03", b"", bytes(24) + _INT.pack(0x7FFFFFFF)]:  # huge passwd length
         with raw(zk_server) as c:
             c.send_frame(body)
             assert c.expect_closed(2.0) == b"", body
+    assert logged("malformed packet")
 
 
 def test_short_request_header(zk_server):
@@ -151,7 +174,7 @@ def test_garbage_write_body_is_a_marshalling_error_and_consumes_a_zxid(zk_server
         assert (header.err, header.zxid) == (0, last + 1)
 
 
-def test_unknown_opcode(zk_server):
+def test_unknown_opcode(zk_server, logged):
     c = wire.connect(zk_server)
     with c:
         xid = c.send_request(999, body=b"\x00\x00\x00\x01/")
@@ -159,6 +182,7 @@ def test_unknown_opcode(zk_server):
         assert (header.xid, header.zxid, header.err) == (xid, -1, Code.UNIMPLEMENTED)
         # As Java: the reply, then the connection is closed ...
         assert c.expect_closed(2.0) == b""
+    assert logged("Received packet at server of unknown type 999")
     # ... but not the session.
     with raw(zk_server) as again:
         resp, _ = again.handshake(session_id=c.session_id, passwd=c.passwd)

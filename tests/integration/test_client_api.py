@@ -14,7 +14,7 @@ from zkpy.client import (
     CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, ACL, AddWatchMode, CheckResult, ClientInfo, CreateMode,
     CreateResult,
     DeleteResult, ErrorResult, EventType, GetChildrenResult, GetDataResult, Id, KeeperState, Op, Perms,
-    SetDataResult, States, Stat, StaticHostProvider, ZooKeeper,
+    SetDataResult, States, Stat, StaticHostProvider, WatcherType, ZooKeeper,
 )
 from zkpy.errors import (
     AuthFailedException, BadVersionException, Code, ConnectionLossException, InvalidACLException,
@@ -240,6 +240,44 @@ def test_async_twins(zk, base):
     # The same results as the sync calls.
     assert zk.get_data(p) == r["get"][:1] + (zk.exists(p),)
     assert ClientInfo("digest", "u") in zk.whoami()
+
+    # The twins not exercised above, with watches set through them.
+    w = Events("w", nodes_only=True)
+    more = {
+        "exists_watch": zk.exists_async(p, watch=w),
+        "children_watch": zk.get_children_async(base, watch=w),
+        "remove_watches": zk.remove_watches_async(p, w, WatcherType.Data),
+        "reconfig": zk.reconfig_async(None, None, "server.1=127.0.0.1:2888:3888;2181"),
+        "commit": zk.transaction().set_data(p, b"12").commit_async(),
+    }
+    assert all(isinstance(f, Future) for f in more.values())
+    assert more["exists_watch"].result(10) == r["set_acl"]
+    assert sorted(more["children_watch"].result(10)) == ["a", "m"]
+    assert more["remove_watches"].result(10) is None
+    assert isinstance(more["reconfig"].exception(10), ReconfigDisabledException)
+    assert isinstance(more["commit"].result(10)[0], SetDataResult)
+    zk.create(f"{base}/later")
+    assert [(e.type, e.path) for e in w.wait_count(2)] == [(EventType.DataWatchRemoved, p),
+                                                           (EventType.NodeChildrenChanged, base)]
+
+
+def test_every_operation_has_an_async_twin():
+    """The API's rule: each call that talks to the server has an ``_async``
+    form taking the same arguments (the Future's result is the sync result)."""
+    import inspect
+
+    local = {"close", "get_chroot", "get_last_zxid", "get_session_id", "get_session_passwd", "get_session_timeout",
+             "get_state", "register", "transaction", "update_server_list", "wait_connected"}
+    public = {n for n in dir(ZooKeeper) if not n.startswith("_")}
+    operations = {n for n in public if not n.endswith("_async")} - local
+    assert {"create", "delete", "exists", "get_data", "set_data", "get_children", "get_acl", "set_acl", "sync",
+            "multi", "multi_read", "add_watch", "remove_watches", "remove_all_watches", "get_ephemerals",
+            "get_all_children_number", "whoami", "add_auth_info", "get_config", "reconfig"} <= operations
+    for name in sorted(operations):
+        twin = getattr(ZooKeeper, f"{name}_async", None)
+        assert twin is not None, f"{name} has no {name}_async"
+        assert inspect.signature(twin).parameters == inspect.signature(getattr(ZooKeeper, name)).parameters, name
+    assert {n[:-len("_async")] for n in public if n.endswith("_async")} == operations
 
 
 def test_transaction(zk, base):

@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 
+import psutil
 import pytest
 
 from zkpy.testing import TestingCluster, TestingServer
@@ -50,6 +51,8 @@ def test_three_peers_elect_the_highest_sid_and_agree_on_an_epoch(cluster3):
     srvr = cluster.peer(3).four_letter_word("srvr")
     assert "Mode: leader" in srvr and "Proposal sizes last/min/max: -1/-1/-1" in srvr
     assert "Mode: follower" in cluster.peer(1).four_letter_word("srvr")
+    assert "\nMode: leader\n" in cluster.peer(3).four_letter_word("stat")
+    assert "\nMode: follower\n" in cluster.peer(2).four_letter_word("stat")
     assert "zk_peer_state\tleading - broadcast" in cluster.peer(3).four_letter_word("mntr")
     assert "zk_peer_state\tfollowing - broadcast" in cluster.peer(2).four_letter_word("mntr")
     conf = cluster.peer(1).four_letter_word("conf")
@@ -62,6 +65,59 @@ def test_three_peers_elect_the_highest_sid_and_agree_on_an_epoch(cluster3):
         assert epoch_file(cluster, sid, "currentEpoch") == b"1"
     log = open(cluster.peer(2).log_path).read()
     assert "[myid:2]" in log and "[WorkerReceiver[myid=2]:" in log and "[QuorumPeer[myid=2](plain=" in log
+
+
+def test_five_peers_elect_exactly_one_leader_the_highest_sid():
+    with TestingCluster(5) as cluster:
+        cluster.start(5, wait=False)
+        cluster.start(1, 2, 3, 4, wait=False)
+        assert cluster.wait_for_leader() == 5
+        wait_until(lambda: sorted(map(str, cluster.modes().values())) == ["follower"] * 4 + ["leader"],
+                   what="one leader, four followers", cluster=cluster)
+        for sid in cluster.sids:
+            assert epoch_file(cluster, sid, "currentEpoch") == b"1"
+
+
+def test_an_idle_ensemble_keeps_its_leader(cluster3):
+    # Nothing but pings flows: the leader's to the learners (every half tick)
+    # and their answers. Without either, someone times out after syncLimit
+    # ticks (1 s) and the ensemble elects again (a new epoch).
+    cluster = cluster3
+    cluster.start()
+    leader = cluster.wait_for_leader()
+    wait_until(lambda: all(cluster.modes().values()), what="all settled", cluster=cluster)
+
+    def state():
+        elections = {}
+        for sid in cluster.sids:
+            with open(cluster.peer(sid).log_path) as f:
+                elections[sid] = f.read().count("New election.")
+        epochs = {sid: epoch_file(cluster, sid, "acceptedEpoch") for sid in cluster.sids}
+        return cluster.modes(), elections, epochs
+
+    before = state()
+    time.sleep(3.0)
+    assert state() == before
+    assert "zk_synced_followers\t2" in cluster.peer(leader).four_letter_word("mntr")
+
+
+def listening_addresses(pid):
+    proc = psutil.Process(pid)
+    connections = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
+    return {(c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN}
+
+
+def test_quorum_listen_on_all_ips_binds_the_quorum_and_election_ports_everywhere():
+    with TestingCluster(1, config={"quorumListenOnAllIPs": "true"}) as cluster:
+        cluster.start()                     # a one-peer ensemble leads, so it listens on both
+        _, quorum, election = cluster.peer(1).build_config()["server.1"].split(":")
+        listening = listening_addresses(cluster.peer(1).pid)
+        assert ("0.0.0.0", int(quorum)) in listening and ("0.0.0.0", int(election)) in listening
+    with TestingCluster(1) as cluster:      # the default: the configured address only
+        cluster.start()
+        _, quorum, election = cluster.peer(1).build_config()["server.1"].split(":")
+        listening = listening_addresses(cluster.peer(1).pid)
+        assert ("127.0.0.1", int(quorum)) in listening and ("127.0.0.1", int(election)) in listening
 
 
 def test_the_highest_epoch_wins_before_the_highest_sid(cluster3):
@@ -225,6 +281,7 @@ def test_an_observer_never_leads():
         wait_until(lambda: cluster.mode(4) == "observer", what="the observer", cluster=cluster)
         first = cluster.leader()
         assert "observer_master_id\t" + str(first) in cluster.peer(4).four_letter_word("mntr")
+        assert "\nMode: observer\n" in cluster.peer(4).four_letter_word("stat")
         cluster.kill(first)
         second = cluster.wait_for_leader()
         assert second in (1, 2, 3) and second != first
@@ -282,8 +339,8 @@ def test_five_peers_elect_the_highest_vote_and_survive_two_leader_crashes():
         wait_until(lambda: cluster.mode(5) == "follower", what="5 following", cluster=cluster)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("seed", range(5))
+# One order in the quick run, the others with the slow tests.
+@pytest.mark.parametrize("seed", [3] + [pytest.param(seed, marks=pytest.mark.slow) for seed in (0, 1, 2, 4)])
 def test_random_start_order_converges(seed):
     import random
 

@@ -21,6 +21,7 @@ import time
 import pytest
 from kazoo.client import KazooClient
 
+import zkpy
 from zkpy.server.cnxn_factory import NIOServerCnxnFactory
 from zkpy.server.four_letter import NOT_SERVING
 from zkpy.testing import four_letter_word
@@ -53,6 +54,10 @@ FULL_CNXN = re.compile(
     r"(?:,lcxid=0x(?P<lcxid>[0-9a-f]+))?,lzxid=0x(?P<lzxid>[0-9a-f]+),lresp=(?P<lresp>\d+),"
     r"llat=(?P<llat>\d+),minlat=(?P<minlat>\d+),avglat=(?P<avglat>\d+),maxlat=(?P<maxlat>\d+))?\)$")
 DATE = r"\w{3} \w{3} \d{2} \d{2}:\d{2}:\d{2} \S+ \d{4}"
+# Java 3.8's version shape, which kazoo's server_version() parses; zkpy's is
+# 3.8.0-zkpy-<its version> (Debian's Java: 3.8.0-${mvngit.commit.id}).
+VERSION = re.compile(r"3\.8\.0-(?P<build>\S+), built on \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
+ZKPY_BUILD = f"zkpy-{zkpy.__version__}"
 
 
 def flw(server, word: str, payload: bytes = b"") -> str:
@@ -143,7 +148,9 @@ def test_envi(zk_server):
     assert lines[0] == "Environment:" and text.endswith("\n")
     env = dict(line.split("=", 1) for line in lines[1:])
     assert [line.split("=", 1)[0] for line in lines[1:]] == ENVI_KEYS
-    assert env["zookeeper.version"].startswith("3.8.0-")
+    version = VERSION.fullmatch(env["zookeeper.version"])
+    assert version, env["zookeeper.version"]
+    assert ON_JAVA or version["build"] == ZKPY_BUILD
     assert env["os.name"] == platform.system()
     assert os.path.realpath(env["user.dir"]) == os.path.realpath(zk_server.temp_dir)
     for key in ("os.memory.free", "os.memory.max", "os.memory.total"):
@@ -161,7 +168,11 @@ def test_kazoo_server_version(client):
 # -- srvr / stat / mntr / cons -------------------------------------------------------------
 
 def test_srvr_counts_nodes_and_connections(zk_server, client):
-    before = srvr_fields(flw(zk_server, "srvr"))
+    text = flw(zk_server, "srvr")
+    version = VERSION.fullmatch(text.splitlines()[0].removeprefix("Zookeeper version: "))
+    assert version, text
+    assert ON_JAVA or version["build"] == ZKPY_BUILD
+    before = srvr_fields(text)
     assert list(before) == SRVR_KEYS
     assert before["Mode"] == "standalone"
     assert re.fullmatch(r"\d+/\d+\.\d+(E-?\d+)?/\d+", before["Latency min/avg/max"])

@@ -7,7 +7,7 @@ Runs against Java 3.8.0 too (``ZKPY_IT_TARGET=java``).
 from __future__ import annotations
 
 import pytest
-from kazoo.exceptions import NoAuthError, NoNodeError
+from kazoo.exceptions import BadArgumentsError, NodeExistsError, NoAuthError, NoNodeError
 from kazoo.security import make_acl
 
 from . import kazoo_ext as kx
@@ -30,6 +30,11 @@ def test_get_ephemerals(zk_server, kazoo_client):
     assert sorted(kx.get_ephemerals(zk, "")) == mine
     assert sorted(kx.get_ephemerals(zk, "/eph/a")) == ["/eph/a", "/eph/ab"]  # a string prefix
     assert sorted(kx.get_ephemerals(zk, "/eph")) == mine
+    # Java trims the prefix to see whether it asks for everything...
+    assert sorted(kx.get_ephemerals(zk, "  ")) == mine
+    assert sorted(kx.get_ephemerals(zk, " / ")) == mine
+    # ...but filters with it as it came.
+    assert kx.get_ephemerals(zk, " /eph") == []
     assert kx.get_ephemerals(zk, "/nothing") == []
     zk.delete("/eph/a")
     assert "/eph/a" not in kx.get_ephemerals(zk, "/")
@@ -74,3 +79,21 @@ def test_zookeeper_subtree(kazoo_client):
         zk.set("/zookeeper/config", b"x")
     with pytest.raises(NoAuthError):
         zk.create("/zookeeper/config/x")
+
+
+def test_root_and_zookeeper_nodes_cannot_be_deleted(kazoo_client):
+    """BADARGUMENTS before any other check, in a multi too (Java: isSpecialPath)."""
+    zk = kazoo_client
+    for path in ("/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"):
+        with pytest.raises(BadArgumentsError):
+            zk.delete(path)
+        with pytest.raises(BadArgumentsError):
+            zk.delete(path, version=42)
+        results = kx.multi(zk, kx.Delete(path, -1))
+        assert isinstance(results[0], BadArgumentsError), (path, results)
+    assert sorted(zk.get_children("/zookeeper")) == ["config", "quota"]
+    with pytest.raises(NodeExistsError):  # creating one is an ordinary create
+        zk.create("/zookeeper/quota")
+    # What lies under them is ordinary too.
+    zk.create("/zookeeper/quota/mine")
+    zk.delete("/zookeeper/quota/mine")

@@ -164,9 +164,11 @@ def test_markers_and_options_shape_the_server(pytester):
 
 
 def test_zk_cluster_marker_asks_for_size_observers_and_options(pytester):
-    pytester.makepyfile(test_cluster=textwrap.dedent(
+    pytester.makepyfile(test_cluster=KAZOO_HELPERS + textwrap.dedent(
         """
         import pytest
+        from kazoo.exceptions import NotReadOnlyCallError
+        from zkpy.testing import wait_until
 
         @pytest.mark.zk_cluster(size=3, observers=1, read_only=True, partitionable=True)
         def test_shape(zk_cluster, zk_connect_string):
@@ -177,6 +179,20 @@ def test_zk_cluster_marker_asks_for_size_observers_and_options(pytester):
             assert zk_cluster.partitionable
             flags = zk_cluster.peer(1).build_env()["SERVER_JVMFLAGS"]
             assert "-Dreadonlymode.enabled=true" in flags
+
+            # read_only=True: a voter cut off from its quorum serves read-only clients.
+            writer = kazoo(zk_cluster.peer(3).connect_string)   # acknowledged by peer 3 itself
+            writer.create("/before", b"x")
+            close(writer)
+            zk_cluster.kill(1)
+            zk_cluster.kill(2)
+            wait_until(lambda: zk_cluster.peer(3).four_letter_word("isro") == "ro", 20, "peer 3 read-only")
+            reader = KazooClient(hosts=zk_cluster.peer(3).connect_string, read_only=True, timeout=10.0)
+            reader.start(timeout=15.0)
+            assert reader.get("/before")[0] == b"x"
+            with pytest.raises(NotReadOnlyCallError):
+                reader.create("/after", b"y")
+            close(reader)
         """))
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
@@ -214,15 +230,38 @@ def test_bad_marker_options_fail_the_test_with_the_reason(pytester):
     result.stdout.fnmatch_lines(["*unknown option(s) tick*", "*unknown option(s) partition;*"])
 
 
-def test_a_failing_test_reports_the_server_log(pytester):
+def test_a_failing_test_reports_the_server_log_and_its_servers_are_stopped(pytester):
+    pids_file = pytester.path / "pids.json"
     pytester.makepyfile(test_fails=textwrap.dedent(
-        """
-        def test_broken(zk_connect_string):
+        f"""
+        import json, os
+        import psutil
+        import pytest
+
+        def record(*servers):
+            pids = [[s.pid, psutil.Process(s.pid).create_time()] for s in servers]
+            dirs = [s.temp_dir for s in servers]
+            with open({str(pids_file)!r}, "a") as f:
+                f.write(json.dumps({{"pids": pids, "dirs": dirs}}) + "\\n")
+
+        def test_broken(zk_server, zk_connect_string):
+            record(zk_server)
             assert zk_connect_string == "nowhere"
+
+        @pytest.mark.zk_cluster(size=3)
+        def test_broken_on_an_ensemble(zk_cluster):
+            record(*[zk_cluster.peer(sid) for sid in zk_cluster.sids])
+            raise RuntimeError("the code under test blew up")
         """))
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
+    result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*zkpy server log (<TestingServer 127.0.0.1:*", "*binding to port 127.0.0.1:*"])
+    result.stdout.fnmatch_lines(["*zkpy server log (<TestingCluster voters=[[]1, 2, 3[]]*"])
+    started = [json.loads(line) for line in pids_file.read_text().splitlines()]
+    assert [len(entry["pids"]) for entry in started] == [1, 3]
+    for entry in started:
+        assert all(dead(pid, created) for pid, created in entry["pids"])
+        assert not any(os.path.exists(d) for d in entry["dirs"])
 
 
 def test_requires_serving_cluster_runs_or_skips_with_the_reason(pytester, monkeypatch):
@@ -247,6 +286,31 @@ def test_requires_serving_cluster_runs_or_skips_with_the_reason(pytester, monkey
         monkeypatch.setenv("ZKPY_EXPECT_SERVING_CLUSTER", "1")
         result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
         result.assert_outcomes(errors=1)
+
+
+def test_make_test_runs_the_example_suite_on_the_plugin():
+    """``make test`` is pytest without paths, so setup.cfg's ``testpaths``
+    and ``addopts`` decide: every example test must be collected and none
+    deselected. (A dry run of make, then the same command collecting only.)"""
+    repo = Path(__file__).parents[2]
+    dry = subprocess.run(["make", "-n", "test", "PYTEST_ARGS="], cwd=repo, capture_output=True, text=True,
+                         timeout=60, check=True)
+    [command] = [line.split() for line in dry.stdout.splitlines() if "-m pytest" in line]
+    assert command[-2:] == ["-m", "pytest"]            # no paths of its own
+
+    def collect(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable] + list(args) + ["--collect-only", "-q", "-p", "no:cacheprovider"],
+                             cwd=repo, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+        return [line for line in out.stdout.splitlines() if line.startswith("examples/")]
+
+    by_make = collect(*command[1:])
+    every_example = collect("-m", "pytest", "-o", "addopts=", "examples")   # no marker selection at all
+    assert by_make == every_example
+    modules = {nodeid.split("::")[0] for nodeid in by_make}
+    assert modules == {str(path.relative_to(repo)) for path in (repo / "examples").rglob("test_*.py")}
+    assert any("test_leader_kill.py::" in nodeid for nodeid in by_make)
+    assert any("test_locks.py::" in nodeid and "[ensemble]" in nodeid for nodeid in by_make)
 
 
 def test_the_readme_example_runs(pytester):

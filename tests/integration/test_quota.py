@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from kazoo.exceptions import QuotaExceededError
+from kazoo.exceptions import MarshallingError, QuotaExceededError
 
 from . import kazoo_ext as kx
 from .servers import kazoo_session, new_server, zkpy_only
@@ -24,7 +24,8 @@ QUOTA = "/zookeeper/quota"
 @pytest.fixture(scope="module")
 def zk_server(tmp_path_factory):
     server = new_server(force_sync=False, temp_dir=tmp_path_factory.mktemp("zk_server"),
-                        jvm_flags=["-Dzookeeper.enforceQuota=true"])
+                        jvm_flags=["-Dzookeeper.enforceQuota=true", "-Dzookeeper.extendedTypesEnabled=true",
+                                   "-Dznode.container.checkIntervalMs=100"])
     try:
         yield server
     finally:
@@ -148,6 +149,62 @@ def test_changed_limits_apply_at_once(kazoo_client):
     zk.create("/q6/a")
 
 
+def wait_gone(zk, path: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while zk.exists(path) is not None:
+        assert time.monotonic() < deadline, f"{path} is still there"
+        time.sleep(0.05)
+
+
+def test_stats_follow_every_kind_of_delete(zk_server, kazoo_client):
+    """Ephemerals of a closed session, containers and TTL nodes the server
+    removes, and the ops of a multi all count."""
+    zk = kazoo_client
+    zk.create("/q8")
+    set_quota(zk, "/q8", "count=-1,bytes=-1=;countHardLimit=10")
+    with kazoo_session(zk_server) as other:
+        other.create("/q8/eph", b"12345", ephemeral=True)
+        assert stats(zk, "/q8") == "count=2,bytes=5"
+    assert stats(zk, "/q8") == "count=1,bytes=0"
+    kx.create_container(zk, "/q8/c", b"ab")
+    zk.create("/q8/c/kid", b"cd")
+    assert stats(zk, "/q8") == "count=3,bytes=4"
+    zk.delete("/q8/c/kid")
+    wait_gone(zk, "/q8/c")
+    kx.create_ttl(zk, "/q8/t", b"xyz", ttl=100)
+    assert stats(zk, "/q8") == "count=2,bytes=3"
+    wait_gone(zk, "/q8/t")
+    assert stats(zk, "/q8") == "count=1,bytes=0"
+    kx.multi(zk, kx.Create("/q8/m1", b"1", kx.OPEN_ACL_UNSAFE, 0), kx.Create("/q8/m2", b"22", kx.OPEN_ACL_UNSAFE, 0),
+             kx.SetData("/q8/m1", b"111", -1), kx.Delete("/q8/m2", -1))
+    assert stats(zk, "/q8") == "count=2,bytes=3"
+
+
+def test_unreadable_limits_fail_writes_when_enforced(kazoo_client):
+    """Java's StatsTrack cannot read them: every write under the quota is a
+    MARSHALLINGERROR (a whole multi too), and consumes its zxid."""
+    zk = kazoo_client
+    zk.create("/q9")
+    set_quota(zk, "/q9", "count=-1,bytes=-1=;countHardLimit=10")
+    for i, limits in enumerate((b"garbage", b"count=", b",count=1", b"count= 5", b"count=5_0",
+                                b"count=99999999999999999999")):
+        before = zk.set(f"{QUOTA}/q9/zookeeper_limits", limits).mzxid
+        with pytest.raises(MarshallingError):
+            zk.create("/q9/a")
+        with pytest.raises(MarshallingError):
+            zk.set("/q9", b"x")
+        with pytest.raises(MarshallingError):
+            kx.multi(zk, kx.SetData("/q9", b"y", -1), kx.Create("/q9/b", b"", kx.OPEN_ACL_UNSAFE, 0))
+        assert zk.get("/q9")[0] == b"" and zk.get_children("/q9") == []
+        # Three error txns, then this create outside the quota.
+        assert zk.exists(zk.create(f"/q9-probe{i}")).czxid == before + 4, limits
+    # What Java reads: empty values are -1, extra "=" parts are ignored.
+    for limits in (b"count==5", b"=5", b"count=1=2", b"count=+3", b",,,", b"", b"count=5,,"):
+        zk.set(f"{QUOTA}/q9/zookeeper_limits", limits)
+        zk.set("/q9", limits)
+    assert stats(zk, "/q9") == "count=1,bytes=9"
+
+
 def test_quota_survives_a_restart(zk_server):
     with kazoo_session(zk_server) as zk:
         zk.create("/q7", b"abc")
@@ -168,6 +225,10 @@ def test_hard_limits_are_not_enforced_without_enforce_quota(tmp_path):
             set_quota(zk, "/q", "count=-1,bytes=-1=;countHardLimit=1;byteHardLimit=1")
             zk.create("/q/a", b"123")
             assert stats(zk, "/q") == "count=2,bytes=3"
+            # Nor are limits read: unreadable ones stop nothing.
+            zk.set(f"{QUOTA}/q/zookeeper_limits", b"garbage")
+            zk.create("/q/b", b"4")
+            assert stats(zk, "/q") == "count=3,bytes=4"
     finally:
         server.close()
 

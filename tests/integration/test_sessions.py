@@ -56,6 +56,7 @@ def test_negotiated_timeout_is_clamped_to_tick_bounds(zk_server, requested, nego
     with client:
         assert resp.timeOut == negotiated
         assert resp.sessionId != 0 and resp.passwd == session_password(resp.sessionId)
+        assert resp.sessionId >> 56 == 1  # the server id of a standalone server, as Java
         assert len(payload) == 37 and payload[-1] == 0  # readOnly false
         assert client.close_session().err == 0
 

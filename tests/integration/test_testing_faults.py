@@ -1,10 +1,6 @@
 """zkpy.testing's fault helpers against real server processes: pause/resume
 (SIGSTOP/SIGCONT), expire_session (a second connection to the session, then
 closeSession), and TestingCluster's partition/heal through its proxies.
-
-Tests that need an ensemble serving client sessions carry
-``requires_serving_cluster`` (zkpy.pytest_plugin): they are skipped, with
-the reason, until zkpy's ensembles serve clients (the Zab issue).
 """
 
 from __future__ import annotations
@@ -207,10 +203,9 @@ def test_partition_needs_proxies_and_valid_groups():
         assert all(line.startswith("127.0.0.1:") for line in (own, seen_by_1, seen_by_3))
 
 
-# -- ensembles serving clients (pending the Zab issue) ---------------------------------------------------------
+# -- ensembles serving clients -------------------------------------------------------------------------------
 
 
-@pytest.mark.requires_serving_cluster
 def test_the_leader_moves_after_kill_and_clients_carry_on():
     with TestingCluster(3) as cluster:
         cluster.start()
@@ -233,7 +228,6 @@ def test_the_leader_moves_after_kill_and_clients_carry_on():
             close(client)
 
 
-@pytest.mark.requires_serving_cluster
 def test_expire_session_on_an_ensemble_removes_ephemerals_everywhere():
     with TestingCluster(3) as cluster:
         cluster.start()
@@ -249,7 +243,6 @@ def test_expire_session_on_an_ensemble_removes_ephemerals_everywhere():
             close(victim, observer)
 
 
-@pytest.mark.requires_serving_cluster
 def test_a_partitioned_minority_cannot_write():
     with TestingCluster(3, partitionable=True) as cluster:
         cluster.start()

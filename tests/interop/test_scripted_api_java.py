@@ -3,10 +3,10 @@
 ACLs and authentication (digest, ip with CIDR, auth, super, AUTHFAILED),
 multi and multiRead, TTL and container nodes (with the ContainerManager
 deleting them), quotas with ``zookeeper.enforceQuota``, getEphemerals,
-getAllChildrenNumber, whoAmI and the watch-management ops. Both servers
-run with the same flags and start empty, so every result (error classes,
-Stat fields but times, zxids included) must be the same. The helpers come
-from test_scripted_session.py.
+getAllChildrenNumber, whoAmI, the /zookeeper nodes and the
+watch-management ops. Both servers run with the same flags and start
+empty, so every result (error classes, Stat fields but times, zxids
+included) must be the same. The helpers come from test_scripted_session.py.
 
 Left out on purpose, where zkpy differs from Java 3.8.0 by design:
 ``exists`` on a node the caller may not read (NOAUTH since 3.8.4), the
@@ -201,6 +201,13 @@ def script(zk: KazooClient) -> list:
         step("zookeeper-quota", zk.get, QUOTA)
         step("zookeeper-config-acl", zk.get_acls, "/zookeeper/config")
         step("zookeeper-quota-acl", zk.get_acls, QUOTA)
+        for path in ("/", "/zookeeper", QUOTA, "/zookeeper/config"):
+            step(f"delete-special-{path}", zk.delete, path)
+            step(f"multi-delete-special-{path}", kx.multi, zk, kx.Delete(path, -1))
+        step("create-zookeeper-quota", zk.create, QUOTA)
+        step("get-ephemerals-blank-prefix", lambda: sorted(kx.get_ephemerals(zk, "  ")))
+        step("get-ephemerals-padded-root", lambda: sorted(kx.get_ephemerals(zk, " / ")))
+        step("get-ephemerals-padded-prefix", kx.get_ephemerals, zk, " /m")
         step("check-watches-none", kx.check_watches, zk, "/m")
         step("add-watch-recursive", kx.add_watch, zk, "/m", True)
         step("check-watches-data", kx.check_watches, zk, "/m", 2)
@@ -238,6 +245,30 @@ def script(zk: KazooClient) -> list:
         step("quota-remove-limits", zk.delete, f"{QUOTA}/q/zookeeper_limits")
         step("quota-create-unlimited", zk.create, "/q/5", b"")
         step("quota-stats-frozen", zk.get, f"{QUOTA}/q/zookeeper_stats")
+        # What the server deletes counts too: a closed session's ephemerals,
+        # containers and TTL nodes; and unreadable limits fail every write.
+        step("quota2-node", zk.create, "/q2", b"")
+        step("quota2-limits", zk.create, f"{QUOTA}/q2/zookeeper_limits",
+             b"count=-1,bytes=-1=;countHardLimit=10", makepath=True)
+        step("quota2-stats", zk.create, f"{QUOTA}/q2/zookeeper_stats", b"count=0,bytes=0")
+        leaving = session()
+        step("quota2-ephemeral", leaving.create, "/q2/eph", b"12345", ephemeral=True)
+        step("quota2-stats-ephemeral", zk.get, f"{QUOTA}/q2/zookeeper_stats")
+        leaving.stop()
+        step("quota2-stats-session-closed", zk.get, f"{QUOTA}/q2/zookeeper_stats")
+        step("quota2-container", kx.create_container, zk, "/q2/c", b"ab")
+        step("quota2-container-kid", zk.create, "/q2/c/kid", b"cd")
+        step("quota2-container-kid-delete", zk.delete, "/q2/c/kid")
+        step("quota2-container-gone", _wait_gone, zk, "/q2/c")
+        step("quota2-ttl", kx.create_ttl, zk, "/q2/t", b"xyz", 200)
+        step("quota2-ttl-gone", _wait_gone, zk, "/q2/t")
+        step("quota2-stats-server-deletes", zk.get, f"{QUOTA}/q2/zookeeper_stats")
+        for i, limits in enumerate([b"garbage", b"count=", b"count= 5", b"count==5", b"=5", b",,,"]):
+            step(f"quota2-limits-{i}", zk.set, f"{QUOTA}/q2/zookeeper_limits", limits)
+            step(f"quota2-create-{i}", zk.create, f"/q2/n{i}")
+            step(f"quota2-multi-{i}", kx.multi, zk, kx.SetData("/q2", b"x", -1),
+                 kx.Create(f"/q2/m{i}", b"", OPEN, 0))
+        step("quota2-stats-final", zk.get, f"{QUOTA}/q2/zookeeper_stats")
         step("final-root", zk.exists, "/")
     finally:
         for client in others:
@@ -289,3 +320,7 @@ def test_the_script_exercised_the_errors(results):
         assert name in errors, name
     assert dict(java_results)["container-deleted"] == "gone"
     assert dict(java_results)["ttl-expired"] == "gone"
+    assert dict(java_results)[f"delete-special-{QUOTA}"] == ("error", "BadArgumentsError")
+    assert dict(java_results)["quota2-create-0"] == ("error", "MarshallingError")
+    assert dict(java_results)["quota2-create-3"] == "/q2/n3"
+    assert dict(java_results)["quota2-ttl-gone"] == "gone"

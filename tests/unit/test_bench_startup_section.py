@@ -1,15 +1,18 @@
 """bench/startup_time.py's section of bench/RESULTS.md: written in place,
-and kept when bench.report renders the main report again."""
+kept when bench.report renders the main report again, and run by
+``make bench`` after the main benchmark."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 from bench import report
 from bench.startup_time import render, replace_section
 
 RESULTS_JSON = os.path.join(os.path.dirname(report.__file__), "results.json")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(report.__file__)))
 
 
 def fake_results(ensemble_serves: bool) -> dict:
@@ -44,3 +47,15 @@ def test_a_rerendered_report_keeps_the_section(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert text.count("startup-time:begin") == 1 and section in text
     assert text.startswith("# zkpy vs Java ZooKeeper 3.8")
+
+
+def test_make_bench_measures_the_start_up_time_into_the_report():
+    dry = subprocess.run(["make", "-n", "bench", "bench-quick"], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, check=True)
+    lines = [line for line in dry.stdout.replace("\\\n", " ").splitlines() if "-m bench." in line]
+    steps = [line.split("-m ", 1)[1].split()[0] for line in lines]
+    assert steps == ["bench.run", "bench.startup_time", "bench.run", "bench.startup_time"]
+    # make bench: both write bench/RESULTS.md (their defaults); the section comes last, so it is kept.
+    assert "--report" not in lines[0] and "--out-dir" not in lines[0] and "--report" not in lines[1]
+    quick = lines[3].split()
+    assert quick[quick.index("--report") + 1] == "bench/out/RESULTS.md"   # where bench.run --quick writes

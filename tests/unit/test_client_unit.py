@@ -61,6 +61,18 @@ def test_host_provider_round_robin_and_spin_delay():
     assert time.monotonic() - started >= 0.045
 
 
+def test_host_provider_shuffles_the_servers():
+    """Clients of one connect string spread over the ensemble (Java shuffles
+    once per client): the first server differs from client to client."""
+    addresses = [(f"h{i}", 2181) for i in range(4)]
+    seeded = {StaticHostProvider(addresses, rng=random.Random(s), resolver=_no_resolve).addresses[0]
+              for s in range(40)}
+    assert seeded == set(addresses)
+    # The default random source, too (24 orders: 30 equal ones by chance is ~1e-40).
+    orders = {tuple(StaticHostProvider(addresses, resolver=_no_resolve).addresses) for _ in range(30)}
+    assert len(orders) > 1
+
+
 def test_host_provider_resolves_and_interrupt():
     provider = StaticHostProvider([("localhost", 2181)])
     assert provider.next(0) in (("127.0.0.1", 2181), ("::1", 2181))

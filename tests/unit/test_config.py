@@ -7,6 +7,8 @@ Expected values were checked against Java ZooKeeper 3.8.0's
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -558,3 +560,26 @@ class TestMembership:
         write_myid(tmp_path, b"4\n")
         cfg = parse(tmp_path, ENSEMBLE + "server.4=localhost:2891:3891:observer\n")
         assert cfg.peer_type == "observer"
+
+
+# -- the README's tables -----------------------------------------------------------------------
+
+_REPO = Path(__file__).resolve().parents[2]
+# A Java system property named in the server's code: a string literal.
+_PROPERTY = re.compile(r"""["']((?:zookeeper|jute|readonlymode|znode)\.[A-Za-z0-9_.]+)["']""")
+# Literals of that shape that are not properties: the envi key, a log file name.
+_NOT_PROPERTIES = {"zookeeper.version", "zookeeper.log"}
+
+
+def test_readme_lists_every_property_the_server_reads():
+    readme = (_REPO / "README.md").read_text(encoding="utf-8")
+    named = set()
+    for package in ("server", "quorum"):
+        for source in (_REPO / "zkpy" / package).rglob("*.py"):
+            named.update(_PROPERTY.findall(source.read_text(encoding="utf-8")))
+    named -= _NOT_PROPERTIES
+    assert len(named) > 40, sorted(named)
+    # ``zookeeper.K`` may be listed as the zoo.cfg key `K` that sets it.
+    missing = sorted(name for name in named if name.rstrip(".") not in readme
+                     and f"`{name.removeprefix('zookeeper.').rstrip('.')}" not in readme)
+    assert not missing, f"README.md does not list {missing}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from zkpy.defs import CONTAINER_EPHEMERAL_OWNER, OpCode
+from zkpy.defs import CONTAINER_EPHEMERAL_OWNER, TTL_OWNER_MASK, OpCode
 from zkpy.jute import records as R
 from zkpy.server.container_manager import ContainerManager, container_candidates
 from zkpy.server.data_tree import DataTree
@@ -67,6 +67,9 @@ def test_ttl_candidates():
     db.ttl("/touched", 1000)
     db.set("/touched", T0 + 900)
     tree = db.data_tree
+    # 0xFF00000000000000 | ttl in the tree (and the snapshot); 0 for clients.
+    assert tree.get_node("/t").ephemeral_owner == TTL_OWNER_MASK | 1000 == -0x0100000000000000 + 1000
+    assert tree.get_node("/t").stat().ephemeralOwner == 0
     assert container_candidates(tree, T0 + 1000) == []  # not more than ttl yet
     assert container_candidates(tree, T0 + 1001) == ["/t"]
     assert sorted(container_candidates(tree, T0 + 1901)) == ["/t", "/touched"]

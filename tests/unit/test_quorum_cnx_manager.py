@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from zkpy.quorum.initial_message import build_initial_message
-from zkpy.quorum.quorum_cnx_manager import CircularBlockingQueue, QuorumCnxManager
+from zkpy.quorum.quorum_cnx_manager import RECV_CAPACITY, CircularBlockingQueue, Message, QuorumCnxManager
 from zkpy.quorum.quorum_server import QuorumServer
 from zkpy.testing import find_free_ports, wait_until
 
@@ -76,6 +76,14 @@ def test_circular_queue_keeps_the_newest():
     q.wake()                              # a blocked poll returns on wake()
     waiter.join(5)
     assert not waiter.is_alive()
+
+
+def test_the_receive_queue_holds_the_newest_hundred_messages():
+    manager = QuorumCnxManager(1, lambda: {})        # never started: no socket
+    for i in range(RECV_CAPACITY + 5):
+        manager.add_to_recv_queue(Message(b"%d" % i, 2))
+    assert len(manager.recv_queue) == RECV_CAPACITY == 100
+    assert manager.poll_recv_queue(0).buffer == b"5"   # the five oldest were dropped
 
 
 def test_only_the_larger_sid_keeps_a_connection(ensemble):

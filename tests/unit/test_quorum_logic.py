@@ -195,6 +195,56 @@ def test_term_predicate_means_a_quorum_of_every_verifier(votes, current, nxt):
     assert result == bool(expected)
 
 
+@st.composite
+def hierarchical_configs(draw):
+    """(voters, group of each voter, weight of each voter) for 1-7 voters in 1-3 groups."""
+    n = draw(st.integers(1, 7))
+    group_of = {sid: draw(st.integers(1, 3)) for sid in range(1, n + 1)}
+    weight_of = {sid: draw(st.integers(0, 3)) for sid in range(1, n + 1)}
+    return group_of, weight_of
+
+
+def make_hierarchical(group_of, weight_of):
+    groups: dict[int, list[int]] = {}
+    for sid, gid in sorted(group_of.items()):
+        groups.setdefault(gid, []).append(sid)
+    return QuorumHierarchical(members(sorted(group_of)), groups, weight_of)
+
+
+def hierarchical_oracle(group_of, weight_of, sids):
+    """The ZooKeeper manual's rule, counted afresh: more than half of the
+    weight in more than half of the groups that weigh anything."""
+    group_weight: dict[int, int] = {}
+    for sid, gid in group_of.items():
+        group_weight[gid] = group_weight.get(gid, 0) + weight_of[sid]
+    live = [gid for gid, w in group_weight.items() if w > 0]
+    won = [gid for gid in live
+           if 2 * sum(weight_of[s] for s in sids if group_of.get(s) == gid) > group_weight[gid]]
+    return 2 * len(won) > len(live)
+
+
+@settings(max_examples=200)
+@given(hierarchical_configs(), st.data())
+def test_hierarchical_quorums_follow_the_manual_and_always_intersect(config, data):
+    group_of, weight_of = config
+    qv = make_hierarchical(group_of, weight_of)
+    voters = sorted(group_of)
+    subsets = [frozenset(s for i, s in enumerate(voters) if mask >> i & 1) for mask in range(1 << len(voters))]
+    quorums = [s for s in subsets if qv.contains_quorum(s)]
+    assert quorums == [s for s in subsets if hierarchical_oracle(group_of, weight_of, s)]
+    # Two quorums share a voter that weighs something: two leaders can never both win.
+    for a, b in itertools.combinations(quorums, 2):
+        assert any(weight_of[s] > 0 for s in a & b), (a, b)
+    # And term_predicate over a majority and a hierarchical verifier at once
+    # holds exactly when the agreeing voters are a quorum of both.
+    agreeing = data.draw(st.sampled_from(subsets))
+    other = data.draw(st.lists(st.sampled_from(voters), unique=True)) if voters else []
+    votes = {sid: proposal if sid in agreeing else Vote(4, 10, 1, 1) for sid in voters}
+    maj = QuorumMaj(members(other))
+    expected = hierarchical_oracle(group_of, weight_of, agreeing) and 2 * len(agreeing & set(other)) > len(other)
+    assert term_predicate(votes, proposal, [maj, qv]) == expected
+
+
 def test_term_predicate_is_a_majority_not_everyone():
     qv = QuorumMaj(members([1, 2, 3]))
     votes = {1: proposal, 2: proposal, 3: Vote(3, 10, 1, 1)}

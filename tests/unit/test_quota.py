@@ -13,7 +13,8 @@ from zkpy.errors import Code, KeeperException
 from zkpy.jute import records as R
 from zkpy.server.data_tree import DataTree
 from zkpy.server.quota import (
-    QuotaPaths, StatsTrack, check_quota, check_tree_quota, limit_path, quota_path, stat_path, trim_quota_path,
+    QuotaPaths, StatsTrack, check_quota, check_tree_quota, java_readable, limit_path, quota_path, stat_path,
+    trim_quota_path,
 )
 
 
@@ -227,3 +228,32 @@ def test_check_tree_quota():
     check_tree_quota(t.tree, "/q/a", b"abc", b"abcd", enforce=True, create=False)
     check_tree_quota(t.tree, "/elsewhere/x", None, b"x" * 100, enforce=True, create=True)
     check_tree_quota(t.tree, "/q/b", None, b"", enforce=False, create=True)
+
+
+@pytest.mark.parametrize("text, readable", [
+    # Observed on Java 3.8.0: a create under a quota with these limits and
+    # zookeeper.enforceQuota=true succeeds, or fails with MARSHALLINGERROR.
+    (b"count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2", True), (b"", True), (None, True),
+    (b"count==5", True), (b"=5", True), (b"count=1=2", True), (b"count=+3", True), (b",,,", True),
+    (b"count=5,,", True),
+    (b"garbage", False), (b"count=", False), (b",count=1", False), (b"count= 5", False),
+    (b"count=5_0", False), (b"count=99999999999999999999", False),
+])
+def test_java_readable(text, readable):
+    assert java_readable(text) is readable
+
+
+def test_unreadable_quota_fails_only_when_enforced():
+    t = Tree()
+    t.create("/q")
+    t.set_quota("/q", "count=-1,bytes=-1=;byteHardLimit=10")
+    t.tree.get_node(limit_path("/q")).data = b"count="
+    with pytest.raises(ValueError):  # the request's MARSHALLINGERROR
+        check_tree_quota(t.tree, "/q/a", None, b"", enforce=True, create=True)
+    check_tree_quota(t.tree, "/q/a", None, b"", enforce=False, create=True)
+    # Unreadable stats matter only to a change the limits limit.
+    t.tree.get_node(limit_path("/q")).data = b"count=-1,bytes=-1=;byteHardLimit=10"
+    t.tree.get_node(stat_path("/q")).data = b"garbage"
+    check_tree_quota(t.tree, "/q/a", None, b"", enforce=True, create=True)
+    with pytest.raises(ValueError):
+        check_tree_quota(t.tree, "/q/a", None, b"x", enforce=True, create=True)

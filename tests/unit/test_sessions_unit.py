@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from zkpy.server.session_tracker import (
     ExpiryQueue, SessionTracker, initial_session_id, session_password,
 )
@@ -65,3 +67,14 @@ def test_restored_sessions_are_tracked_again():
     assert tracker.is_tracking(0x0100000000000001)
     tracker.remove_session(0x0100000000000001)
     assert sessions == {}
+
+
+def test_extended_types_refuse_a_server_id_above_254():
+    # A TTL node's owner keeps one byte for the server id (Java: EphemeralType.validateServerId).
+    expirer = Expirer()
+    expirer.extended_types_enabled = True
+    SessionTracker(expirer, {}, 20, 254)
+    with pytest.raises(RuntimeError, match="Server ID is too large. Cannot be larger than 254"):
+        SessionTracker(expirer, {}, 20, 255)
+    expirer.extended_types_enabled = False
+    SessionTracker(expirer, {}, 20, 255)

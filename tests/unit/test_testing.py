@@ -286,3 +286,17 @@ def test_server_never_outlives_its_parent(tmp_path, how):
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout.strip())
     assert wait_dead(pid), f"server {pid} outlived its parent ({how})"
+
+
+# -- Java ZooKeeper for the interop tier: missing means skipped, saying why ---------------------------
+
+
+def test_interop_tests_skip_with_the_reason_when_java_zookeeper_is_missing(tmp_path, monkeypatch):
+    from zkpy import testing_java
+
+    monkeypatch.setattr(testing_java, "ZOOKEEPER_JAR", str(tmp_path / "zookeeper.jar"))
+    ok, reason = testing_java.JavaZooKeeperServer.available()
+    assert not ok
+    assert "Java ZooKeeper is not installed" in reason and "apt-get install zookeeper" in reason
+    with pytest.raises(pytest.skip.Exception, match="apt-get install zookeeper"):
+        testing_java.skip_unless_available()

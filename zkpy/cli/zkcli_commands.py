@@ -441,7 +441,11 @@ def _list_subtree_bfs(zk: JavaClient, root: str) -> list[str]:
 
 def _delete_recursive(zk: JavaClient, root: str, batch_size: int) -> bool:
     """``ZKUtil.deleteRecursive``: leaves first, in multis of ``batch_size``
-    deletes (one by one when it is not positive). False when a batch failed."""
+    deletes (one by one when it is not positive). False when a batch failed.
+
+    Different on purpose: always False after a failed batch. Java's callback
+    releases its semaphore before it records the failure, so its last batch
+    failing may still return true (zkCli then prints nothing)."""
     validate_path(root)
     tree = _list_subtree_bfs(zk, root)
     if batch_size <= 0:

@@ -122,6 +122,14 @@ class ElectionState:
             voters.update(qv.voting_members)
         return voters
 
+    def valid_voter(self, sid: int) -> bool:
+        """Java's validVoter: ``sid`` votes in the current or the next config."""
+        return sid in self.voters()
+
+    def update_proposal(self, leader: int, zxid: int, epoch: int) -> None:
+        """Java's updateProposal: what we propose (and broadcast) from now on."""
+        self.proposal = Proposal(leader, zxid, epoch)
+
     def _beats(self, leader: int, zxid: int, epoch: int, than: Proposal) -> bool:
         return total_order_predicate(leader, zxid, epoch, than.leader, than.zxid, than.epoch,
                                      self.verifiers[0].get_weight)
@@ -133,11 +141,10 @@ class ElectionState:
 
     def receive(self, n: Notification) -> Step:
         """One notification taken from the receive queue while LOOKING."""
-        voters = self.voters()
-        if n.leader not in voters:
+        if not self.valid_voter(n.leader):
             return Step(ignored=f"Ignoring notification for non-cluster member sid {n.leader} from sid {n.sid}",
                         warn=True)
-        if n.sid not in voters:
+        if not self.valid_voter(n.sid):
             return Step(ignored=f"Ignoring notification for sid {n.leader} from non-quorum member sid {n.sid}",
                         warn=True)
         state = n.state
@@ -160,15 +167,15 @@ class ElectionState:
             self.logical_clock = n.election_epoch
             self.recvset.clear()
             if self._beats(n.leader, n.zxid, n.peer_epoch, self.init):
-                self.proposal = Proposal(n.leader, n.zxid, n.peer_epoch)
+                self.update_proposal(n.leader, n.zxid, n.peer_epoch)
             else:
-                self.proposal = self.init
+                self.update_proposal(self.init.leader, self.init.zxid, self.init.epoch)
             broadcast = True
         elif n.election_epoch < self.logical_clock:
             return Step(ignored=f"Notification election epoch 0x{n.election_epoch:x} is smaller than "
                                 f"logicalclock 0x{self.logical_clock:x}")
         elif self._beats(n.leader, n.zxid, n.peer_epoch, self.proposal):
-            self.proposal = Proposal(n.leader, n.zxid, n.peer_epoch)
+            self.update_proposal(n.leader, n.zxid, n.peer_epoch)
             broadcast = True
         self.recvset[n.sid] = Vote(n.leader, n.zxid, n.election_epoch, n.peer_epoch, version=0)
         quorum = term_predicate(self.recvset, self.proposal_vote(), self.verifiers)

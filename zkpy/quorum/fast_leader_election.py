@@ -120,6 +120,11 @@ class FastLeaderElection:
             voters.update(qv.voting_members)
         return sorted(voters)
 
+    def valid_voter(self, sid: int) -> bool:
+        """Java's validVoter: ``sid`` votes in the peer's current or next config
+        (read live: a notification may arrive while we follow or lead)."""
+        return any(sid in qv.voting_members for qv in self._verifiers())
+
     def _verifiers(self):
         qv = self.peer.quorum_verifier
         last_seen = getattr(self.peer, "last_seen_quorum_verifier", None)
@@ -235,7 +240,7 @@ class FastLeaderElection:
         peer = self.peer
         if n.config and getattr(peer, "reconfig_enabled", False) and self._adopt_config(n):
             return
-        sender_is_voter = sid in self._voters()
+        sender_is_voter = self.valid_voter(sid)
         my_state = peer.peer_state
         if sender_is_voter and n.state is None:
             return  # an unknown state ordinal: Java skips the message

@@ -23,16 +23,25 @@ class AckSet:
     """The acks of one proposal, checked against each verifier (Java:
     SyncedLearnerTracker). Only voting members count."""
 
-    __slots__ = ("verifiers", "acks")
+    __slots__ = ("verifiers", "acks", "done")
 
     def __init__(self, verifiers: Sequence[Any]):
         self.verifiers = list(verifiers)
         self.acks: list[set[int]] = [set() for _ in self.verifiers]
+        #: Every verifier has its quorum: kept by add_ack, so the commit
+        #: loop reads a flag instead of counting again for each ack.
+        self.done = False
 
-    def add_ack(self, sid: int) -> None:
+    def add_ack(self, sid: int) -> bool:
+        """Count ``sid``'s ack; True once every verifier has its quorum."""
+        done = True
         for qv, acked in zip(self.verifiers, self.acks):
             if sid in qv.voting_members:
                 acked.add(sid)
+            if done and not qv.contains_quorum(acked):
+                done = False
+        self.done = done
+        return done
 
     def has_sid(self, sid: int) -> bool:
         return any(sid in acked for acked in self.acks)
@@ -100,7 +109,7 @@ class ProposalTracker:
         while outstanding:
             zxid = next(iter(outstanding))
             proposal = outstanding[zxid]
-            if not proposal.ack_set.has_all_quorums():
+            if not proposal.ack_set.done:
                 break
             del outstanding[zxid]
             self.last_committed = zxid

@@ -3,6 +3,8 @@
 Java: ``QuorumPeerMain`` and ``ZooKeeperServerMain``. Runs a standalone
 server when the config lists no ``server.N`` (or one voter with
 ``standaloneEnabled``), else a quorum peer (``zkpy.quorum.quorum_peer``).
+As Java, ``port dataDir [tickTime] [maxClientCnxns]`` instead of a config
+file runs a standalone server with those settings and every default.
 Exits on SIGTERM/SIGINT after a clean shutdown.
 
 A standalone server listens on ``clientPort``, on ``secureClientPort``
@@ -13,6 +15,7 @@ behind them; each factory gets the SASL login of the JAAS configuration
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -117,14 +120,28 @@ class ZooKeeperServerMain:
             pass
 
 
+#: The cyclic collector's generation-0 threshold in a server process. With
+#: Python's 700, the requests and replies in flight alone start a
+#: collection every few dozen writes: 4.5 % of a leader's CPU under
+#: pipelined setData (bench/NOTES.md). Nearly everything a request
+#: allocates is freed by reference counting, so collections are rarely needed.
+GC_THRESHOLD = (10000, 20, 20)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     setup_logging()
-    if len(argv) != 1:
+    gc.set_threshold(*GC_THRESHOLD)
+    if not 1 <= len(argv) <= 4:
         print(USAGE, file=sys.stderr)
         return 2
     try:
-        config = ServerConfig.parse(argv[0])
+        if len(argv) == 1:
+            config = ServerConfig.parse(argv[0])
+        else:
+            # ZooKeeperServerMain's command line: a standalone server with defaults.
+            keys = ("clientPort", "dataDir", "tickTime", "maxClientCnxns")
+            config = ServerConfig.from_properties(dict(zip(keys, argv)))
     except ConfigException as e:
         LOG.error("Invalid config, exiting abnormally: %s", e)
         print(f"Invalid config, exiting abnormally: {e}", file=sys.stderr)

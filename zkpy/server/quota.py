@@ -25,6 +25,7 @@ pipeline.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from ..errors import Code, KeeperException
@@ -105,6 +106,7 @@ class RateLogger:
 
 
 _RATE_LOGGER = RateLogger(LOG)
+_PAIRS = re.compile(r"[,;]+")
 
 
 def check_tree_quota(tree, path: str, last_data: bytes | None, data: bytes | None, enforce: bool,
@@ -127,9 +129,51 @@ def check_tree_quota(tree, path: str, last_data: bytes | None, data: bytes | Non
     try:
         limits, current = StatsTrack(limit_node.data), StatsTrack(stat_node.data)
     except ValueError:
+        limits = current = None
+    if enforce:
+        # Java's StatsTrack throws on text it cannot read, which fails the
+        # whole request (a multi too) with MARSHALLINGERROR; the stats only
+        # matter when a limit applies to the change.
+        if limits is None or not java_readable(limit_node.data):
+            raise ValueError(f"unreadable quota limits for {prefix}: {limit_node.data!r}")
+        if (applies(limits, bytes_diff, count_diff)
+                and (current is None or not java_readable(stat_node.data))):
+            raise ValueError(f"unreadable quota stats for {prefix}: {stat_node.data!r}")
+    elif limits is None:
         LOG.warning("Unreadable quota for %s: %r / %r", prefix, limit_node.data, stat_node.data)
         return
     check_quota(prefix, limits, current, bytes_diff, count_diff, enforce)
+
+
+def applies(limits: StatsTrack, bytes_diff: int, count_diff: int) -> bool:
+    """Whether ``limits`` limit a change of this many nodes and bytes at all."""
+    return bool((count_diff and (limits.count > -1 or limits.count_hard_limit > -1))
+                or (bytes_diff and (limits.bytes > -1 or limits.byte_hard_limit > -1)))
+
+
+_JAVA_LONG = re.compile(r"[+-]?[0-9]+")
+
+
+def java_readable(data: bytes | None) -> bool:
+    """Whether Java's ``new StatsTrack(String)`` reads ``data`` without
+    throwing: every ``[,;]+``-separated pair but trailing empty ones must be
+    ``key=value`` with a long or empty value (StatsTrack reads leniently
+    instead)."""
+    if not data:
+        return True
+    pairs = _PAIRS.split(bytes(data).decode("utf-8", "replace"))
+    while pairs and not pairs[-1]:
+        pairs.pop()  # String.split drops trailing empty strings
+    for pair in pairs:
+        parts = pair.split("=")
+        while parts and not parts[-1]:
+            parts.pop()
+        if len(parts) < 2:
+            return False
+        value = parts[1]  # an empty one reads as -1
+        if value and (not _JAVA_LONG.fullmatch(value) or not -2**63 <= int(value) < 2**63):
+            return False
+    return True
 
 
 def check_quota(prefix: str, limits: StatsTrack, current: StatsTrack, bytes_diff: int, count_diff: int,

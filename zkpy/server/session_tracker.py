@@ -140,10 +140,18 @@ class ExpiryQueue:
         return due
 
 
+#: The largest server id that extended types (TTL nodes) leave room for.
+MAX_EXTENDED_SERVER_ID = 254
+
+
 class SessionTracker:
     """Owns the sessions of one server (Java: SessionTrackerImpl)."""
 
     def __init__(self, expirer, sessions_with_timeouts: dict[int, int], tick_time: int, server_id: int):
+        if getattr(expirer, "extended_types_enabled", False) and server_id > MAX_EXTENDED_SERVER_ID:
+            # A TTL owner keeps one byte for the server id (Java: EphemeralType.validateServerId).
+            raise RuntimeError("extendedTypesEnabled is true but Server ID is too large. "
+                               f"Cannot be larger than {MAX_EXTENDED_SERVER_ID}")
         self._expirer = expirer
         self._lock = threading.Condition()
         self.sessions: dict[int, Session] = {}

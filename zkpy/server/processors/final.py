@@ -111,6 +111,7 @@ class FinalRequestProcessor(RequestProcessor):
             cnxn.close("client closed session")
         elif request.type not in _KNOWN_OPS:
             # As Java's UnimplementedRequestProcessor: the connection goes, the session stays.
+            LOG.warning("Received packet at server of unknown type %d from %r", request.type, cnxn)
             cnxn.close(f"unknown op {request.type}")
 
     def _respond(self, request: Request, rc, cnxn, tree):
@@ -185,7 +186,9 @@ class FinalRequestProcessor(RequestProcessor):
             req = GetEphemeralsRequest.deserialize(inp)
             prefix = req.prefixPath
             paths = tree.get_ephemerals(request.session_id)
-            if prefix and prefix != "/":
+            # Java trims the prefix (String.trim: every char <= ' ') only to
+            # decide whether it asks for everything; it filters untrimmed.
+            if prefix and prefix.strip(_JAVA_TRIM) not in ("", "/"):
                 paths = [p for p in paths if p.startswith(prefix)]
             return GetEphemeralsResponse(paths)
         if t in (OpCode.setWatches, OpCode.setWatches2):
@@ -274,6 +277,9 @@ class _MultiBody:
 
     def serialize(self, out: OutputArchive) -> None:
         write_multi_response(out, self.results)
+
+
+_JAVA_TRIM = "".join(map(chr, range(33)))
 
 
 def _check_nul(path: str | None) -> None:

@@ -39,7 +39,7 @@ from ...jute.records import (
     TxnHeader,
 )
 from ...paths import parent_of, validate_path
-from ..data_tree import CONFIG_NODE, ephemeral_kind
+from ..data_tree import CONFIG_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT, ephemeral_kind
 from ..quota import check_tree_quota
 from ..request import REQUEST_OF_DEATH, Request
 from ..txn_codec import serialize_txn
@@ -49,6 +49,7 @@ LOG = logging.getLogger(__name__)
 
 _CREATE_OPS = (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL)
 _MULTI_WRITE_OPS = frozenset(_CREATE_OPS) | {OpCode.delete, OpCode.setData, OpCode.check}
+_SPECIAL_PATHS = frozenset((ROOT, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, CONFIG_NODE))
 
 
 class ChangeRecord:
@@ -216,7 +217,7 @@ class Prep:
         elif t == OpCode.delete:
             zks.session_tracker.check_session(request.session_id, request.owner)
             path = record.path
-            self._validate_parent(path)
+            self._validate_parent(path, delete=True)
             parent_path = parent_of(path)
             parent = self.record_for_path(parent_path)
             zks.auth.check_acl(parent.acl, Perms.DELETE, request.auth_info)
@@ -382,7 +383,7 @@ class Prep:
 
     def _delete_container(self, zxid: int, request: Request, path: str) -> None:
         """A ContainerManager's delete: only an empty container or TTL node goes."""
-        self._validate_parent(path)
+        self._validate_parent(path, delete=True)
         node = self.record_for_path(path)
         if node.child_count > 0:
             raise KeeperException(Code.NOTEMPTY, path)
@@ -397,10 +398,12 @@ class Prep:
         self._add(parent)
         self._add(ChangeRecord(zxid, path, None, -1, None))
 
-    def _validate_parent(self, path: str) -> None:
+    def _validate_parent(self, path: str, delete: bool = False) -> None:
         if path is None or "/" not in path or "\0" in path:
             raise KeeperException(Code.BADARGUMENTS, path)
-        if self.zks.reconfig_enabled and path == CONFIG_NODE:
+        if delete and path in _SPECIAL_PATHS:
+            # The root and the /zookeeper nodes are never deleted (Java:
+            # getParentPathAndValidate, DataTree.isSpecialPath).
             raise KeeperException(Code.BADARGUMENTS, path)
 
     def _create(self, t: int, zxid: int, request: Request, record) -> None:

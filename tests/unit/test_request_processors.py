@@ -1,0 +1,222 @@
+"""The standalone chain's threaded processors, on their own threads with stand-ins around them.
+
+- RequestThrottler (Java: RequestThrottler + ``globalOutstandingLimit``):
+  at most ``limit`` requests are past it and not yet finished; the rest wait
+  in its queue, in order, and the connection factory is told to stop
+  reading while more than ``limit`` are outstanding.
+- SyncRequestProcessor: group commit (one ``commit()`` for everything queued,
+  nothing passed on before it), reads keep their place behind pending
+  writes, and a snapshot runs on its own thread without holding up writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from zkpy.defs import OpCode
+from zkpy.server.processors.sync import SyncRequestProcessor
+from zkpy.server.processors.throttler import RequestThrottler
+from zkpy.server.request import Request
+from zkpy.server.zookeeper_server import State, ZooKeeperServer
+from zkpy.testing import wait_until
+
+
+class Recorder:
+    """The next processor: remembers what reached it, and when."""
+
+    def __init__(self, on_request=None):
+        self.requests: list[Request] = []
+        self.on_request = on_request
+        self.lock = threading.Lock()
+
+    def process_request(self, request: Request) -> None:
+        if self.on_request is not None:
+            self.on_request(request)
+        with self.lock:
+            self.requests.append(request)
+
+    def flush(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.requests)
+
+
+def read(cxid: int) -> Request:
+    return Request(None, 0x100, cxid, OpCode.getData, b"")
+
+
+def write(cxid: int) -> Request:
+    request = Request(None, 0x100, cxid, OpCode.create, b"")
+    request.hdr = object()  # Prep made it a txn
+    return request
+
+
+# -- RequestThrottler -------------------------------------------------------------------------
+
+
+def throttled_server(limit: int):
+    zks = ZooKeeperServer(None, global_outstanding_limit=limit)
+    zks.state = State.RUNNING
+    recorder = Recorder()
+    throttler = RequestThrottler(zks, recorder)
+    zks.first_processor = throttler
+    throttler.start()
+    return zks, throttler, recorder
+
+
+def settle(recorder: Recorder, expected: int) -> None:
+    """Wait for ``expected`` requests to have passed, then make sure no more do."""
+    wait_until(lambda: recorder.count() >= expected, timeout=5, what=f"{expected} requests passed")
+    time.sleep(0.2)
+    assert recorder.count() == expected
+
+
+def test_throttler_holds_requests_beyond_the_limit():
+    zks, throttler, recorder = throttled_server(limit=3)
+    try:
+        requests = [read(i) for i in range(10)]
+        for request in requests:
+            zks.submit_request(request)
+        settle(recorder, 3)
+        assert zks.should_throttle()  # 10 outstanding > 3: the factory stops reading
+
+        zks.request_finished(recorder.requests[0])
+        settle(recorder, 4)
+        for request in list(recorder.requests[1:4]):
+            zks.request_finished(request)
+        settle(recorder, 7)
+        for passed in (8, 9, 10):
+            zks.request_finished(recorder.requests[passed - 4])
+            settle(recorder, passed)
+        assert [r.cxid for r in recorder.requests] == list(range(10))  # arrival order kept
+        for request in recorder.requests[7:]:
+            zks.request_finished(request)
+        assert not zks.should_throttle() and zks.outstanding_requests() == 0
+    finally:
+        zks.state = State.SHUTDOWN
+        throttler.shutdown()
+
+
+def test_no_limit_passes_everything_at_once():
+    zks, throttler, recorder = throttled_server(limit=0)
+    try:
+        for i in range(50):
+            zks.submit_request(read(i))
+        settle(recorder, 50)
+        assert not zks.should_throttle()
+    finally:
+        zks.state = State.SHUTDOWN
+        throttler.shutdown()
+
+
+# -- SyncRequestProcessor ---------------------------------------------------------------------
+
+
+class FakeDb:
+    """Records appends and commits; a snapshot blocks until ``release`` is set."""
+
+    def __init__(self):
+        self.appended: list[Request] = []
+        self.commits = 0
+        self.rolls = 0
+        self.snapshots = 0
+        self.snapshot_started = threading.Event()
+        self.release = threading.Event()
+
+    def append(self, request: Request) -> None:
+        self.appended.append(request)
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def roll_log(self) -> None:
+        self.rolls += 1
+
+    def take_snapshot(self) -> None:
+        self.snapshots += 1
+        self.snapshot_started.set()
+        assert self.release.wait(10), "snapshot never released"
+
+
+class FakeServer:
+    server_id = 1
+
+    def __init__(self, db: FakeDb):
+        self.zk_db = db
+        self.failed = None
+
+    def take_snapshot(self) -> None:
+        self.zk_db.take_snapshot()
+
+    def on_critical_failure(self, name: str) -> None:
+        self.failed = name
+
+
+def test_sync_commits_a_queued_batch_once_before_passing_it_on():
+    db = FakeDb()
+    commits_seen = []
+    recorder = Recorder(on_request=lambda r: commits_seen.append(db.commits))
+    sync = SyncRequestProcessor(FakeServer(db), recorder, snap_count=100000)
+    # Queued before the thread starts: one batch.
+    batch = [write(1), write(2), read(3), write(4), read(5)]
+    for request in batch:
+        sync.process_request(request)
+    sync.start()
+    try:
+        settle(recorder, 5)
+        assert db.commits == 1
+        assert db.appended == [batch[0], batch[1], batch[3]]  # only txns are logged
+        assert commits_seen == [1] * 5  # nothing answered before the fsync, reads stay in order
+        assert recorder.requests == batch
+
+        # A read with no write pending goes straight on, no commit.
+        sync.process_request(read(6))
+        settle(recorder, 6)
+        assert db.commits == 1
+    finally:
+        db.release.set()
+        sync.shutdown()
+
+
+def test_sync_max_batch_size_bounds_a_group_commit():
+    db = FakeDb()
+    recorder = Recorder()
+    sync = SyncRequestProcessor(FakeServer(db), recorder, snap_count=100000, max_batch_size=10)
+    for i in range(25):
+        sync.process_request(write(i))
+    sync.start()
+    try:
+        settle(recorder, 25)
+        assert db.commits == 3  # 10 + 10 + 5
+    finally:
+        sync.shutdown()
+
+
+def test_snapshot_runs_beside_the_writes():
+    db = FakeDb()
+    recorder = Recorder()
+    server = FakeServer(db)
+    sync = SyncRequestProcessor(server, recorder, snap_count=4)
+    sync.start()
+    try:
+        # snapCount 4: a roll and a snapshot after at most 4 txns.
+        for i in range(4):
+            sync.process_request(write(i))
+        assert db.snapshot_started.wait(5), "no snapshot after snapCount txns"
+        # The snapshot is stuck; writes still go through, one commit each.
+        for i in range(4, 40):
+            sync.process_request(write(i))
+            wait_until(lambda n=i + 1: recorder.count() == n, timeout=5, what=f"write {i} passed")
+        assert db.snapshots == 1  # later triggers found it running ("Too busy to snap")
+        assert db.rolls >= 2  # ... but each still rolled the log
+        assert server.failed is None
+    finally:
+        db.release.set()
+        sync.shutdown()
+    assert recorder.count() == 40
