@@ -24,10 +24,10 @@ import subprocess
 import sys
 
 import pytest
-from kazoo.client import KazooClient
 
 from zkpy.testing import TestingServer, find_free_port, four_letter_word, wait_until
 
+from .servers import kazoo_session
 from .test_make_ensemble import REPO, checkout  # noqa: F401 - the fixture
 
 ZKPY_SERVER = os.path.join(os.path.dirname(sys.executable), "zkpy-server")
@@ -102,21 +102,11 @@ def test_zkpy_server_console_script(tmp_path):
 
     with ConsoleScriptServer(temp_dir=tmp_path, force_sync=False) as server:
         assert "Mode: standalone" in server.four_letter_word("srvr")
-        zk = KazooClient(hosts=server.connect_string, timeout=10.0)
-        zk.start(timeout=15.0)
-        try:
+        with kazoo_session(server) as zk:
             zk.create("/via-console-script", b"x")
-        finally:
-            zk.stop()
-            zk.close()
         server.restart()
-        zk = KazooClient(hosts=server.connect_string, timeout=10.0)
-        zk.start(timeout=15.0)
-        try:
+        with kazoo_session(server) as zk:
             assert zk.get("/via-console-script")[0] == b"x"
-        finally:
-            zk.stop()
-            zk.close()
     # Without a config it says how to call it, as QuorumPeerMain does.
     usage = subprocess.run([ZKPY_SERVER], capture_output=True, text=True, timeout=30)
     assert usage.returncode == 2

@@ -13,9 +13,10 @@ import time
 
 import psutil
 import pytest
-from kazoo.client import KazooClient
 
 from zkpy.testing import TestingServer, wait_until
+
+from .servers import kazoo_session
 
 
 def test_fixtures(zk_server, kazoo_client):
@@ -28,24 +29,14 @@ def test_fixtures(zk_server, kazoo_client):
 def test_restart_keeps_data_and_port(tmp_path):
     with TestingServer(temp_dir=tmp_path, force_sync=False) as server:
         port, pid = server.port, server.pid
-        client = KazooClient(hosts=server.connect_string, timeout=10.0)
-        client.start(timeout=15.0)
-        try:
+        with kazoo_session(server) as client:
             client.create("/kept", b"v1")
-        finally:
-            client.stop()
-            client.close()
 
         server.restart()
         assert server.port == port and server.pid != pid
 
-        client = KazooClient(hosts=server.connect_string, timeout=10.0)
-        client.start(timeout=15.0)
-        try:
+        with kazoo_session(server) as client:
             assert client.get("/kept")[0] == b"v1"
-        finally:
-            client.stop()
-            client.close()
         pid = server.pid
     assert server.pid is None
     assert (tmp_path / "data" / "version-2").is_dir()
