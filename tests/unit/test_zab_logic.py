@@ -4,6 +4,7 @@ learner sync-limit check, and the CommitProcessor's ordering."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -398,3 +399,22 @@ def test_packet_bytes_are_the_jute_records_bytes(packet_type, zxid, data, auth):
         return wire[pos - n:pos]
 
     assert read_quorum_packet(read_exact) == packet and pos == len(wire)
+
+
+@pytest.mark.parametrize("size", [0, 1 << 16, (1 << 16) + 1, 300_000])
+def test_read_quorum_packet_around_the_one_read_limit(size):
+    packet = QuorumPacket(PROPOSAL, 7, bytes(range(256)) * (size // 256) + b"x" * (size % 256),
+                          [Id("digest", "u:p")])
+    wire = packet_bytes(packet)
+    reads = []
+    pos = 0
+
+    def read_exact(n):
+        nonlocal pos
+        reads.append(n)
+        pos += n
+        return wire[pos - n:pos]
+
+    assert read_quorum_packet(read_exact) == packet and pos == len(wire)
+    # Data and count in one read up to the limit; above it, no second copy of the data.
+    assert reads[1] == (size + 4 if size <= 1 << 16 else size)

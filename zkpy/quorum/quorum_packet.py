@@ -50,6 +50,7 @@ PROTOCOL_VERSION = 0x10000
 
 _HEAD = struct.Struct(">iqi")  # type, zxid, data length
 _INT = struct.Struct(">i")
+_ONE_READ_LIMIT = 1 << 16  # larger data is not copied again to split off the count
 
 
 def packet_name(packet_type: int) -> str:
@@ -83,8 +84,18 @@ def read_quorum_packet(read_exact: Callable[[int], bytes], max_buffer: int = DEF
     packet_type, zxid, length = _HEAD.unpack(read_exact(_HEAD.size))
     if length < -1 or length > limit:
         raise JuteError(f"Unreasonable length = {length}")
-    data = None if length == -1 else read_exact(length)
-    (count,) = _INT.unpack(read_exact(4))
+    if length == -1:
+        data = None
+        tail = read_exact(4)
+    elif length <= _ONE_READ_LIMIT:
+        # Data and the auth-info count in one read: two reads per packet
+        # (ACKs, PROPOSALs, COMMITs come by the thousand), not three.
+        chunk = read_exact(length + 4)
+        data, tail = chunk[:length], chunk[length:]
+    else:
+        data = read_exact(length)
+        tail = read_exact(4)
+    (count,) = _INT.unpack(tail)
     if count < -1 or count > limit:
         raise JuteError(f"Unreasonable vector count = {count}")
     authinfo = None
