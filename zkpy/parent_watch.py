@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from typing import Optional
+
+import psutil
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def start_from_env(environ: Mapping[str, str] = os.environ) -> Optional[threadin
     """Start watching the parent named by ``ZKPY_PARENT_PID``; None when it
     is unset or empty (a server not started by zkpy.testing)."""
     value = environ.get(ENV, "").strip()
+    # Not handed on: anything this process might start is not a test server's.
+    os.environ.pop(ENV, None)
     if not value:
         return None
     try:
@@ -55,13 +58,13 @@ def start_from_env(environ: Mapping[str, str] = os.environ) -> Optional[threadin
 
 
 def _exists(pid: int) -> bool:
+    """Alive: a zombie (dead, not yet reaped by a wrapper) counts as gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True  # someone else's process: it exists
-    return True
+    except psutil.Error:
+        return True  # someone else's process we may not inspect: it exists
 
 
 def _watch(parent: int, direct: bool) -> None:
@@ -74,9 +77,12 @@ def _watch(parent: int, direct: bool) -> None:
 
 
 def _exit(parent: int) -> None:
-    LOG.warning("the process %d that started this test server is gone; exiting", parent)
+    # No logging and no flush: both take locks another thread may hold
+    # forever (it is writing to a pipe nobody reads any more). One raw
+    # write, then no shutdown either, for the same reason.
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        os.write(2, f"the process {parent} that started this test server is gone; exiting\n".encode())
+    except OSError:
+        pass
     finally:
-        os._exit(EXIT_STATUS)  # no shutdown: its threads may hold locks nobody will release
+        os._exit(EXIT_STATUS)

@@ -13,14 +13,15 @@ from .errors import Code, KeeperException
 #: A path that passes every rule below, checked in C: "/"-separated names
 #: that are neither "." nor ".." and hold no character PathUtils refuses.
 #: Anything else takes the character walk, which names the reason.
-_VALID_PATH = re.compile("(?:/(?!\\.\\.?(?:/|\\Z))[^/\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff]+)+\\Z")
+_VALID_PATH = re.compile("(?:/(?!\\.\\.?(?:/|\\Z))[^/\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\U0010ffff]+)+\\Z")
 
 
 def _bad_char(c: str) -> bool:
     # Controls, C1 controls, the surrogate and private-use block
-    # U+D800-U+F8FF, and U+FFF0-U+FFFF, as PathUtils.
+    # U+D800-U+F8FF, and U+FFF0-U+FFFF, as PathUtils; above U+FFFF Java
+    # sees a surrogate pair, which that block refuses too.
     return ("\u0000" < c <= "\u001f" or "\u007f" <= c <= "\u009f" or "\ud800" <= c <= "\uf8ff"
-            or "\ufff0" <= c <= "\uffff")
+            or c >= "\ufff0")
 
 
 def path_error(path: str | None, is_sequential: bool = False) -> str | None:

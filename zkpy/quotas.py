@@ -118,3 +118,30 @@ def stat_path(path: str) -> str:
 def trim_quota_path(quota_dir: str) -> str:
     """``/zookeeper/quota/a/b`` -> ``/a/b`` (Java: Quotas.trimQuotaPath)."""
     return quota_dir[len(QUOTA_ZOOKEEPER):]
+
+
+_JAVA_LONG = re.compile(r"[+-]?[0-9]+")
+
+
+def java_readable(data: bytes | None) -> bool:
+    """Whether Java's ``new StatsTrack(String)`` reads ``data`` without
+    throwing (StatsTrack above reads leniently instead): every
+    ``[,;]+``-separated pair but trailing empty ones needs a second
+    ``=``-field, a long, or empty with more fields after it (``count==5``;
+    ``count=`` throws). No data reads as no limits, as in 3.8 releases after
+    3.8.0, which stopped a null payload from failing (3.8.0 throws)."""
+    if not data:
+        return True
+    pairs = _PAIRS_SEPARATOR.split(bytes(data).decode("utf-8", "replace"))
+    while pairs and not pairs[-1]:
+        pairs.pop()  # String.split drops trailing empty strings
+    for pair in pairs:
+        parts = pair.split("=")
+        while parts and not parts[-1]:
+            parts.pop()
+        if len(parts) < 2:
+            return False
+        value = parts[1]  # an empty one reads as -1
+        if value and (not _JAVA_LONG.fullmatch(value) or not -2**63 <= int(value) < 2**63):
+            return False
+    return True

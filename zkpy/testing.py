@@ -15,11 +15,11 @@ server (SIGSTOP/SIGCONT: alive, holding its sockets, silent),
 never in-process, so tests exercise the real server, its sockets and its
 shutdown; :class:`TestingCluster` runs one such process per peer. The
 child cannot outlive the test run: ``close()`` / ``__exit__`` / ``__del__``
-stop it, every live server is
-killed at interpreter exit, and when the test process dies without either
-(SIGKILL, ``os._exit``) the server exits by itself: it watches its parent
-pid (:mod:`zkpy.parent_watch`, ``ZKPY_PARENT_PID``), and on Linux a server
-started from the main thread also gets ``PR_SET_PDEATHSIG=SIGKILL``.
+stop it, every live server is killed at interpreter exit, and when the
+test process dies without either (SIGKILL, ``os._exit``) the server exits
+by itself: it watches its parent pid (:mod:`zkpy.parent_watch`,
+``ZKPY_PARENT_PID``), and on Linux a server started from the main thread
+also gets ``PR_SET_PDEATHSIG=SIGKILL``.
 
 TLS: ``TestingServer(tls=True)`` / ``TestingCluster(tls=True)`` also serve a
 ``secureClientPort`` with throw-away certificates (:mod:`zkpy.testing_tls`):

@@ -215,3 +215,30 @@ def test_kill_during_a_write_burst_keeps_every_acknowledged_write(tmp_path):
     finally:
         stop.set()
         server.close()
+
+
+def test_a_clean_stop_lets_a_running_snapshot_finish(tmp_path):
+    # The process used to end as soon as a stop began, cutting off a
+    # background snapshot (its .tmp left behind) and the rest of the shutdown.
+    server = new_server(temp_dir=tmp_path, config={"snapCount": 2000},
+                        jvm_flags=["-Dzookeeper.snapshot.compression.method=snappy"])  # a slow codec
+    try:
+        tmp_seen = False
+        with kazoo_session(server) as zk:
+            zk.create("/big")
+            deadline = time.monotonic() + 60
+            n = 0
+            while not tmp_seen and time.monotonic() < deadline:
+                pending = [zk.create_async(f"/big/n{n + i:06d}", b"x" * 100) for i in range(500)]
+                for result in pending:
+                    result.get(timeout=30)
+                n += 500
+                tmp_seen = any(name.endswith(".tmp") for name in os.listdir(version2(server)))
+        assert tmp_seen, "no snapshot was caught in progress"
+        server.stop()  # SIGTERM while the snapshot is written
+        assert server.returncode == 0
+        names = os.listdir(version2(server))
+        assert not [name for name in names if name.endswith(".tmp")], names
+        assert "Snapshot 0x" in open(server.log_path, encoding="utf-8", errors="replace").read()
+    finally:
+        server.close()

@@ -6,6 +6,7 @@ assembled without threads or sockets.
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from hypothesis import given, settings
@@ -206,3 +207,71 @@ def test_prep_ahead_of_apply_matches_prep_after_apply(sequence):
         assert (a.version, a.cversion, a.numChildren, a.czxid, a.mzxid, a.pzxid) == \
                (b.version, b.cversion, b.numChildren, b.czxid, b.mzxid, b.pzxid)
     assert not piped.outstanding_changes.queue and not piped.outstanding_changes.by_path
+
+
+def test_a_failed_write_leaves_no_reference_cycle():
+    # The server raises the GC threshold: a request kept alive by a cycle
+    # (exception -> traceback -> frame -> request) would hold its payload.
+    h = Harness()
+    h.run(OpCode.create, create_req("/cyc"))
+    gc.collect()
+    gc.disable()
+    try:
+        for cxid in range(20):
+            request = h.prepare(OpCode.setData, R.SetDataRequest("/cyc", b"y" * 1000, 99))
+            assert err(request) == Code.BADVERSION
+        del request
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+class _Cnxn:
+    """What Final touches of a connection."""
+
+    requests_done = 0
+
+    def __init__(self):
+        self.replies = []
+
+    def send_response(self, header, body=None):
+        self.replies.append(header.err)
+
+    def update_stats(self, *args):
+        pass
+
+
+class _FinalServer:
+    """What Final touches of ZooKeeperServer, over the Prep harness."""
+
+    def __init__(self, harness):
+        self.harness = harness
+        self.zk_db = harness.zk_db
+
+    def process_txn(self, request):
+        return self.harness.apply(request)
+
+    def request_finished(self, request):
+        pass
+
+
+def test_a_failed_write_answered_by_final_leaves_no_reference_cycle():
+    from zkpy.server.processors.final import FinalRequestProcessor
+
+    h = Harness()
+    h.run(OpCode.create, create_req("/cyc"))
+    final = FinalRequestProcessor(_FinalServer(h))
+    cnxn = _Cnxn()
+    gc.collect()
+    gc.disable()
+    try:
+        for cxid in range(20):
+            request = h.request(OpCode.setData, R.SetDataRequest("/cyc", b"y" * 1000, 99))
+            request.cnxn = cnxn
+            h.prep.prep(request)
+            final.process_request(request)
+        del request
+        assert cnxn.replies == [int(Code.BADVERSION)] * 20
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -301,8 +301,7 @@ class Leader:
                 LOG.error("NEWLEADER ACK from sid: %d is from a different epoch - current 0x%x received 0x%x",
                           sid, self.new_leader_zxid & _MASK64, zxid & _MASK64)
                 return
-            self.new_leader_acks.add_ack(sid)
-            if self.new_leader_acks.has_all_quorums():
+            if self.new_leader_acks.add_ack(sid):
                 self.quorum_formed = True
                 self._new_leader_cond.notify_all()
                 return

@@ -48,7 +48,9 @@ class ZooKeeperServerMain:
         self.zks: ZooKeeperServer | None = None
         self.container_manager: ContainerManager | None = None
         self.services = ServerServices(config)  # autopurge, /metrics, AdminServer
-        self._stopped = threading.Event()
+        self._stopped = threading.Event()  # set once stop() has finished
+        self._stop_lock = threading.Lock()
+        self._stopping = False
 
     def start(self) -> None:
         cfg = self.config
@@ -99,19 +101,25 @@ class ZooKeeperServerMain:
             LOG.info("binding to secure port %s:%d", *self.secure_factory.local_address)
 
     def stop(self) -> None:
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        if self.container_manager is not None:
-            self.container_manager.stop()
-        self.services.shutdown()
-        if self.factory is not None:
-            self.factory.shutdown()
-        if self.secure_factory is not None:
-            self.secure_factory.shutdown()
-        if self.zks is not None:
-            self.zks.shutdown()
-            self.zks.zk_db.close()
+        with self._stop_lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        try:
+            if self.container_manager is not None:
+                self.container_manager.stop()
+            self.services.shutdown()
+            if self.factory is not None:
+                self.factory.shutdown()
+            if self.secure_factory is not None:
+                self.secure_factory.shutdown()
+            if self.zks is not None:
+                self.zks.shutdown()
+                self.zks.zk_db.close()
+        finally:
+            # Only now may main() return: the process ends with it, and a
+            # running snapshot or an unclosed log would be cut off.
+            self._stopped.set()
 
     def wait(self) -> None:
         # In slices: a SIGTERM that lands on another thread (as after

@@ -25,7 +25,6 @@ pipeline.
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 from ..errors import Code, KeeperException
@@ -34,7 +33,7 @@ LOG = logging.getLogger(__name__)
 
 from ..quotas import (  # noqa: F401 - re-exported for the server's users
     BYTE_HARD_LIMIT, BYTES, COUNT, COUNT_HARD_LIMIT, LIMIT_NODE, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, STAT_NODE,
-    StatsTrack, limit_path, quota_path, stat_path, trim_quota_path,
+    StatsTrack, java_readable, limit_path, quota_path, stat_path, trim_quota_path,
 )
 
 
@@ -106,7 +105,6 @@ class RateLogger:
 
 
 _RATE_LOGGER = RateLogger(LOG)
-_PAIRS = re.compile(r"[,;]+")
 
 
 def check_tree_quota(tree, path: str, last_data: bytes | None, data: bytes | None, enforce: bool,
@@ -126,10 +124,7 @@ def check_tree_quota(tree, path: str, last_data: bytes | None, data: bytes | Non
     if limit_node is None or stat_node is None:
         LOG.error("Missing quota node for %s", prefix)
         return
-    try:
-        limits, current = StatsTrack(limit_node.data), StatsTrack(stat_node.data)
-    except ValueError:
-        limits = current = None
+    limits, current = _read_stats(limit_node.data), _read_stats(stat_node.data)
     if enforce:
         # Java's StatsTrack throws on text it cannot read, which fails the
         # whole request (a multi too) with MARSHALLINGERROR; the stats only
@@ -139,41 +134,24 @@ def check_tree_quota(tree, path: str, last_data: bytes | None, data: bytes | Non
         if (applies(limits, bytes_diff, count_diff)
                 and (current is None or not java_readable(stat_node.data))):
             raise ValueError(f"unreadable quota stats for {prefix}: {stat_node.data!r}")
-    elif limits is None:
+    elif limits is None or current is None:
         LOG.warning("Unreadable quota for %s: %r / %r", prefix, limit_node.data, stat_node.data)
         return
     check_quota(prefix, limits, current, bytes_diff, count_diff, enforce)
+
+
+def _read_stats(data: bytes | None) -> StatsTrack | None:
+    """A quota node's StatsTrack; None when its text is unreadable."""
+    try:
+        return StatsTrack(data)
+    except ValueError:
+        return None
 
 
 def applies(limits: StatsTrack, bytes_diff: int, count_diff: int) -> bool:
     """Whether ``limits`` limit a change of this many nodes and bytes at all."""
     return bool((count_diff and (limits.count > -1 or limits.count_hard_limit > -1))
                 or (bytes_diff and (limits.bytes > -1 or limits.byte_hard_limit > -1)))
-
-
-_JAVA_LONG = re.compile(r"[+-]?[0-9]+")
-
-
-def java_readable(data: bytes | None) -> bool:
-    """Whether Java's ``new StatsTrack(String)`` reads ``data`` without
-    throwing: every ``[,;]+``-separated pair but trailing empty ones must be
-    ``key=value`` with a long or empty value (StatsTrack reads leniently
-    instead)."""
-    if not data:
-        return True
-    pairs = _PAIRS.split(bytes(data).decode("utf-8", "replace"))
-    while pairs and not pairs[-1]:
-        pairs.pop()  # String.split drops trailing empty strings
-    for pair in pairs:
-        parts = pair.split("=")
-        while parts and not parts[-1]:
-            parts.pop()
-        if len(parts) < 2:
-            return False
-        value = parts[1]  # an empty one reads as -1
-        if value and (not _JAVA_LONG.fullmatch(value) or not -2**63 <= int(value) < 2**63):
-            return False
-    return True
 
 
 def check_quota(prefix: str, limits: StatsTrack, current: StatsTrack, bytes_diff: int, count_diff: int,

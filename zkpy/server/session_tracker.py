@@ -149,7 +149,8 @@ class SessionTracker:
 
     def __init__(self, expirer, sessions_with_timeouts: dict[int, int], tick_time: int, server_id: int):
         if getattr(expirer, "extended_types_enabled", False) and server_id > MAX_EXTENDED_SERVER_ID:
-            # A TTL owner keeps one byte for the server id (Java: EphemeralType.validateServerId).
+            # Session ids start with the server id, and a leading 0xFF byte
+            # marks an extended (TTL) owner (Java: EphemeralType.validateServerId).
             raise RuntimeError("extendedTypesEnabled is true but Server ID is too large. "
                                f"Cannot be larger than {MAX_EXTENDED_SERVER_ID}")
         self._expirer = expirer

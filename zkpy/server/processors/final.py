@@ -89,6 +89,9 @@ class FinalRequestProcessor(RequestProcessor):
             if rc is not None and rc.err and t != OpCode.multi:
                 err = Code(rc.err)
         except KeeperException as e:
+            # A re-raised request.exception would keep this frame, and the
+            # request with it, in a reference cycle (see Prep).
+            e.__traceback__ = None
             if e.code == Code.SESSIONMOVED:
                 cnxn.close("session moved")
                 return

@@ -185,7 +185,9 @@ class Prep:
             if request.hdr is not None:
                 request.hdr.type = OpCode.error
                 request.txn = ErrorTxn(int(e.code))
-            request.exception = e
+            # Without its traceback: the frames would hold the request in a
+            # cycle that only the cyclic collector frees (payload and all).
+            request.exception = e.with_traceback(None)
         except (JuteError, ValueError, UnicodeError) as e:
             LOG.warning("Failed to process %r: %s", request, e)
             request.exception = KeeperException(Code.MARSHALLINGERROR)
@@ -484,7 +486,7 @@ class Prep:
                 except KeeperException as e:
                     failure = e
                     sub_type, sub_txn = OpCode.error, ErrorTxn(int(e.code))
-                    request.exception = e
+                    request.exception = e.with_traceback(None)
                     self._rollback(zxid, saved)
             out = OutputArchive()
             sub_txn.serialize(out)
