@@ -228,7 +228,8 @@ def measure_sessions(target: Target, sessions: int) -> dict:
         before = _settled_rss(target)
         for i in range(sessions):
             host, port = addresses[i % len(addresses)]
-            opened.append(Session(host, port))
+            # A long wait allowed: Java once took over 10 s for one of 2,000 creates.
+            opened.append(Session(host, port, io_timeout=60.0))
         after = _settled_rss(target)
     finally:
         for session in opened:
