@@ -61,6 +61,7 @@ from typing import Callable, Optional
 from ..server.config import ServerConfig
 from ..server.persistence.file_snap import compression_method
 from ..server.persistence.file_txn_snap_log import FileTxnSnapLog
+from ..server.quorum_peer_main import ServerRunner
 from ..server.zk_database import ZKDatabase
 from .fast_leader_election import MAX_NOTIFICATION_INTERVAL, MIN_NOTIFICATION_INTERVAL, FastLeaderElection
 from .initial_message import format_address
@@ -711,22 +712,21 @@ class QuorumPeer(threading.Thread):
             self._shutdown_done.set()
 
 
-class QuorumPeerMain:
+class QuorumPeerMain(ServerRunner):
     """Runs a QuorumPeer from a ServerConfig (Java: QuorumPeerMain.runFromConfig).
 
-    Same interface as ``ZooKeeperServerMain``: ``start()``, ``stop()``,
-    ``wait()``. A fatal error of the peer (the election port cannot be
-    bound) stops it and leaves ``exit_code`` for the process to exit with.
+    A fatal error of the peer (the election port cannot be bound) stops it
+    and leaves ``exit_code`` for the process to exit with.
     """
 
     def __init__(self, config: ServerConfig):
+        super().__init__()
         self.config = config
         self.peer: Optional[QuorumPeer] = None
         self.factory = None
         self.secure_factory = None
         self.services = None
         self.exit_code = 0
-        self._stopped = threading.Event()
 
     def start(self) -> None:
         from ..server.cnxn_factory import NIOServerCnxnFactory
@@ -767,23 +767,12 @@ class QuorumPeerMain:
         self.exit_code = code
         threading.Thread(target=self.stop, name="shutdown", daemon=True).start()
 
-    def stop(self) -> None:
-        if self._stopped.is_set():
-            return
-        try:
-            if self.peer is not None:
-                self.peer.shutdown()
-            else:
-                for factory in (self.factory, self.secure_factory):
-                    if factory is not None:
-                        factory.shutdown()
-            if self.services is not None:
-                self.services.shutdown()
-        finally:
-            self._stopped.set()
-
-    def wait(self) -> None:
-        # In slices: a SIGTERM that lands on another thread (as after
-        # SIGSTOP/SIGCONT) runs its handler only when this thread wakes.
-        while not self._stopped.wait(0.5):
-            pass
+    def _shutdown(self) -> None:
+        if self.peer is not None:
+            self.peer.shutdown()
+        else:
+            for factory in (self.factory, self.secure_factory):
+                if factory is not None:
+                    factory.shutdown()
+        if self.services is not None:
+            self.services.shutdown()

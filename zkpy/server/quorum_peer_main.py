@@ -38,19 +38,51 @@ LOG = logging.getLogger(__name__)
 USAGE = "Usage: zkpy-server configfile | port datadir [ticktime] [maxcnxns]"
 
 
-class ZooKeeperServerMain:
+class ServerRunner:
+    """``start()``, then ``wait()`` until a ``stop()`` from any thread (a
+    signal handler's, a fatal error's) has finished; ``stop()`` runs once."""
+
+    def __init__(self) -> None:
+        self._stopped = threading.Event()  # set once stop() has finished
+        self._stop_lock = threading.Lock()
+        self._stopping = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _shutdown(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopping:
+                return
+            self._stopping = True
+        try:
+            self._shutdown()
+        finally:
+            # Only now may main() return: the process ends with it, and a
+            # running snapshot or an unclosed log would be cut off.
+            self._stopped.set()
+
+    def wait(self) -> None:
+        # In slices: a SIGTERM that lands on another thread (as after
+        # SIGSTOP/SIGCONT) runs its handler only when this thread wakes.
+        while not self._stopped.wait(0.5):
+            pass
+
+
+class ZooKeeperServerMain(ServerRunner):
     """Builds and runs a standalone server from a ServerConfig."""
 
     def __init__(self, config: ServerConfig):
+        super().__init__()
         self.config = config
         self.factory: NIOServerCnxnFactory | None = None
         self.secure_factory: NIOServerCnxnFactory | None = None
         self.zks: ZooKeeperServer | None = None
         self.container_manager: ContainerManager | None = None
         self.services = ServerServices(config)  # autopurge, /metrics, AdminServer
-        self._stopped = threading.Event()  # set once stop() has finished
-        self._stop_lock = threading.Lock()
-        self._stopping = False
 
     def start(self) -> None:
         cfg = self.config
@@ -100,32 +132,17 @@ class ZooKeeperServerMain:
             self.secure_factory.start()
             LOG.info("binding to secure port %s:%d", *self.secure_factory.local_address)
 
-    def stop(self) -> None:
-        with self._stop_lock:
-            if self._stopping:
-                return
-            self._stopping = True
-        try:
-            if self.container_manager is not None:
-                self.container_manager.stop()
-            self.services.shutdown()
-            if self.factory is not None:
-                self.factory.shutdown()
-            if self.secure_factory is not None:
-                self.secure_factory.shutdown()
-            if self.zks is not None:
-                self.zks.shutdown()
-                self.zks.zk_db.close()
-        finally:
-            # Only now may main() return: the process ends with it, and a
-            # running snapshot or an unclosed log would be cut off.
-            self._stopped.set()
-
-    def wait(self) -> None:
-        # In slices: a SIGTERM that lands on another thread (as after
-        # SIGSTOP/SIGCONT) runs its handler only when this thread wakes.
-        while not self._stopped.wait(0.5):
-            pass
+    def _shutdown(self) -> None:
+        if self.container_manager is not None:
+            self.container_manager.stop()
+        self.services.shutdown()
+        if self.factory is not None:
+            self.factory.shutdown()
+        if self.secure_factory is not None:
+            self.secure_factory.shutdown()
+        if self.zks is not None:
+            self.zks.shutdown()
+            self.zks.zk_db.close()
 
 
 #: The cyclic collector's generation-0 threshold in a server process. With
