@@ -9,6 +9,7 @@ figures in ``bench/NOTES.md`` come from it::
 
     python -m bench.cpu_split --ensemble --op set
     python -m bench.cpu_split --ensemble --op set --via-leader
+    python -m bench.cpu_split --ensemble --op set --via-followers
     python -m bench.cpu_split --op get        # standalone
 """
 
@@ -68,6 +69,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--op", choices=loadgen.OPS, default="set")
     parser.add_argument("--ensemble", action="store_true", help="a 3-peer ensemble (default: standalone)")
     parser.add_argument("--via-leader", action="store_true", help="ensemble: every session on the leader")
+    parser.add_argument("--via-followers", action="store_true", help="ensemble: sessions on the followers only")
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +80,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with TestingCluster(3, temp_dir=tmp, tick_time=2000, force_sync=True, config={"maxClientCnxns": "0"}) as c:
             c.start()
             leader = c.leader()
-            sids = [leader] if args.via_leader else list(c.sids)
+            if args.via_leader:
+                sids = [leader]
+            elif args.via_followers:
+                sids = [sid for sid in c.sids if sid != leader]
+            else:
+                sids = list(c.sids)
             servers = tuple(("127.0.0.1", c.peer(sid).port) for sid in sids)
             pids = {f"{sid} {'leader' if sid == leader else 'follower'}": c.peer(sid).pid for sid in c.sids}
             measure(servers, pids, args.op, args.seconds)

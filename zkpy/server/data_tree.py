@@ -74,7 +74,7 @@ class DataNode:
 
     __slots__ = (
         "data", "acl", "czxid", "mzxid", "ctime", "mtime", "version", "cversion", "aversion",
-        "ephemeral_owner", "pzxid", "children",
+        "ephemeral_owner", "pzxid", "children", "digest",
     )
 
     def __init__(self, data: bytes | None, acl: int, czxid: int = 0, mzxid: int = 0, ctime: int = 0,
@@ -92,6 +92,9 @@ class DataNode:
         self.ephemeral_owner = ephemeral_owner
         self.pzxid = pzxid
         self.children: set[str] | None = None  # created on the first child
+        #: The node's digest as the DigestTracker last computed it (None: not
+        #: yet); every txn that changes the node recomputes it.
+        self.digest: int | None = None
 
     def num_children(self) -> int:
         children = self.children

@@ -14,7 +14,9 @@ digest itself. :class:`DigestTracker` sits beside it (in ZKDatabase) and
 updates the sum around each txn from the nodes the txn can touch (its
 path and the parent, a closed session's ephemerals and their parents, the
 ops of a multi): their digests are subtracted before the txn is applied
-and added back after, so it needs no hook inside the tree. It computes the
+and added back after, so it needs no hook inside the tree. The "after"
+digest is kept on the node (``DataNode.digest``) and serves as the
+"before" of the next txn that touches it. It computes the
 whole sum again whenever the tree (or its node map, after a snapshot load)
 is a different object. Snapshot digests are not compared (zkpy writes
 snapshots without a digest block).
@@ -92,13 +94,15 @@ class DigestTracker:
         for path in touched:
             node = nodes.get(path)
             if node is not None:
-                before += node_digest(path, node)
+                digest = node.digest
+                before += node_digest(path, node) if digest is None else digest
         rc = tree.process_txn(hdr, txn)
         after = 0
         for path in touched:
             node = nodes.get(path)
             if node is not None:
-                after += node_digest(path, node)
+                node.digest = digest = node_digest(path, node)
+                after += digest
         self.digest = _signed64(self.digest - before + after)
         if hdr.zxid % self.interval == 0:
             with self._lock:
