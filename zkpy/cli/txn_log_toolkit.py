@@ -43,7 +43,7 @@ from typing import BinaryIO, Callable, Optional
 
 import click
 
-from ..defs import OpCode
+from ..defs import OP_NAMES, OpCode
 from ..jute.records import CreateContainerTxn, CreateTTLTxn, CreateTxn, MultiTxn, SetDataTxn
 from ..jute.to_string import java_list_string, to_java_string
 from ..server.config import SystemProperties, _decode_java_int
@@ -70,7 +70,7 @@ _FILE_HEADER = struct.Struct(">iiq")
 _ENTRY_HEAD = struct.Struct(">qi")
 _MASK64 = (1 << 64) - 1
 #: Request.op2String's names: the OpCode names, except these.
-_OP_NAMES = {int(op): op.name for op in OpCode}
+_OP_NAMES = dict(OP_NAMES)
 _OP_NAMES[int(OpCode.createTTL)] = "createTtl"
 del _OP_NAMES[int(OpCode.addWatch)]  # 3.8.0's op2String does not know it
 

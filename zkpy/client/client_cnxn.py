@@ -80,7 +80,7 @@ from concurrent.futures import Future
 from typing import Callable, Optional
 
 from ..defs import (
-    AUTH_XID, NOTIFICATION_XID, PING_XID, SET_WATCHES_XID, EventType, KeeperState, OpCode,
+    AUTH_XID, NOTIFICATION_XID, PING_XID, SET_WATCHES_XID, EventType, KeeperState, OpCode, op_name,
 )
 from ..errors import Code, KeeperException, NoWatcherException
 from ..jute.archive import DEFAULT_MAX_BUFFER, InputArchive, JuteError, OutputArchive
@@ -207,11 +207,7 @@ class Packet:
         return buf
 
     def __repr__(self) -> str:
-        op = self.header.type if self.header is not None else "connect"
-        try:
-            op = OpCode(op).name
-        except ValueError:
-            pass
+        op = op_name(self.header.type) if self.header is not None else "connect"
         xid = self.header.xid if self.header is not None else None
         return f"<Packet {op} xid={xid} path={self.client_path!r} err={self.err}>"
 

@@ -18,7 +18,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from ..defs import MAX_TTL, CreateMode, OpCode
+from ..defs import MAX_TTL, CreateMode, OpCode, op_name
 from ..errors import Code, InvalidACLException
 from ..jute.records import (
     ACL, OPEN_ACL_UNSAFE, CheckVersionRequest, CreateRequest, CreateTTLRequest, DeleteRequest,
@@ -85,7 +85,7 @@ class Op:
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        return f"Op({OpCode(self.type).name}, {self.path!r}{', ' if body else ''}{body})"
+        return f"Op({op_name(self.type)}, {self.path!r}{', ' if body else ''}{body})"
 
     # -- factories (Java's Op.create ...) -----------------------------------------------------
 

@@ -113,17 +113,33 @@ class InputArchive:
         self.pos = pos + 8
         return LONG.unpack_from(self.data, pos)[0]
 
-    def _read_length(self) -> int:
-        length = self.read_int()
+    def _read_sized(self) -> bytes | None:
+        """A length-prefixed run of bytes (-1: None), checked as Java checks
+        it; one method for strings and buffers, read inline (every request
+        has a path and most a buffer)."""
+        data = self.data
+        pos = self.pos
+        end = pos + 4
+        if end > len(data):
+            raise JuteEOFError(f"need 4 bytes at offset {pos}")
+        (length,) = INT.unpack_from(data, pos)
         if length < -1 or length > self.max_length:
+            self.pos = end
             raise JuteError(f"Unreasonable length = {length}")
-        return length
+        if length == -1:
+            self.pos = end
+            return None
+        stop = end + length
+        if stop > len(data):
+            self.pos = end
+            raise JuteEOFError(f"need {length} bytes at offset {end}, have {len(data) - end}")
+        self.pos = stop
+        return bytes(data[end:stop])
 
     def read_string(self) -> str | None:
-        length = self._read_length()
-        if length == -1:
+        raw = self._read_sized()
+        if raw is None:
             return None
-        raw = bytes(self._take(length))
         try:
             return raw.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
@@ -131,10 +147,7 @@ class InputArchive:
             return raw.decode("utf-8", "replace")
 
     def read_buffer(self) -> bytes | None:
-        length = self._read_length()
-        if length == -1:
-            return None
-        return bytes(self._take(length))
+        return self._read_sized()
 
     def read_count(self) -> int:
         """A vector's element count (-1 is a null vector)."""

@@ -87,6 +87,9 @@ LOG = logging.getLogger(__name__)
 _DEATH = object()  # Java: LearnerHandler's proposalOfDeath
 #: Packets a LearnerHandler writes with one send at the most.
 _SEND_BATCH = 512
+#: An ACK as learners send it in the broadcast phase: type, zxid, a null
+#: data buffer (-1) and a null auth-info vector (-1).
+_ACK_PACKET = struct.Struct(">iqii")
 _MASK64 = (1 << 64) - 1
 #: The signature after a SNAP stream (Java: LearnerHandler, "BenWasHere").
 SNAP_SIGNATURE = "BenWasHere"
@@ -436,6 +439,7 @@ class Leader:
         if data is None:
             data = request.txn_bytes = serialize_txn(request.hdr, request.txn)
         packet = QuorumPacket(PROPOSAL, zxid, data, None)
+        wire = packet_bytes(packet)  # once, for every follower
         with self.zab_lock:
             if request.hdr.type == OpCode.reconfig:
                 # From now on proposals wait for the old and the new config.
@@ -446,15 +450,20 @@ class Leader:
             self.last_proposed = zxid
             self.proposals.propose(proposal)
             for handler in self._forwarding:
-                handler.queue_packet(packet)
+                handler.queue_packet(packet, wire)
         return proposal
 
     def process_ack(self, sid: int, zxid: int) -> None:
         """An ack from a peer (us too, after our fsync) (Java: processAck)."""
+        self.process_acks(sid, (zxid,))
+
+    def process_acks(self, sid: int, zxids) -> None:
+        """A peer's acks, in the order it sent them: the acks one read or
+        one group commit brings are counted under one lock."""
         with self.zab_lock:
             if not self.allowed_to_commit:
                 return
-            ready = self.proposals.ack(sid, zxid)
+            ready = self.proposals.ack_all(sid, zxids)
             for i, proposal in enumerate(ready):
                 if not self.allowed_to_commit:
                     # A reconfig handed the leadership on: the rest is the new leader's.
@@ -472,8 +481,9 @@ class Leader:
                 self.send_sync(r)
             return
         commit = QuorumPacket(COMMIT, zxid, None, None)
+        wire = packet_bytes(commit)
         for handler in self._forwarding:
-            handler.queue_packet(commit)
+            handler.queue_packet(commit, wire)
         if self._observing:
             inform = QuorumPacket(INFORM, zxid, proposal.packet.data, None)
             for handler in self._observing:
@@ -868,7 +878,17 @@ class LearnerHandler(threading.Thread):
     def _serve(self) -> None:
         """Broadcast phase: acks, pings, revalidations and forwarded requests."""
         leader = self.leader
+        # A buffered reader can show what it holds: the ACKs a follower's
+        # group commit sent together are taken and counted together.
+        peek = getattr(self.reader, "peek", None)
         while self._running:
+            if peek is not None:
+                zxids = self._buffered_acks(peek)
+                if zxids:
+                    self.tick_of_next_ack_deadline = leader.tick_of_next_ack_deadline()
+                    self.sync_limit_check.update_ack(zxids[-1])
+                    leader.process_acks(self.sid, zxids)
+                    continue
             qp = self._read()
             self.tick_of_next_ack_deadline = leader.tick_of_next_ack_deadline()
             t = qp.type
@@ -883,6 +903,26 @@ class LearnerHandler(threading.Thread):
                 self._request(qp)
             else:
                 LOG.warning("unexpected quorum packet, type: %s", describe(qp))
+
+    def _buffered_acks(self, peek) -> list[int]:
+        """The zxids of the plain ACKs (no data, no auth info) at the head
+        of what the reader holds, taken off it; [] when the next packet is
+        something else or not yet whole. Waits for data only when the
+        reader holds none."""
+        held = peek(_ACK_PACKET.size)
+        size = _ACK_PACKET.size
+        last = len(held) - size
+        offset = 0
+        zxids = []
+        while offset <= last:
+            packet_type, zxid, length, auth_count = _ACK_PACKET.unpack_from(held, offset)
+            if packet_type != ACK or length != -1 or auth_count != -1:
+                break
+            zxids.append(zxid)
+            offset += size
+        if offset:
+            self.reader.read(offset)
+        return zxids
 
     def _request(self, qp: QuorumPacket) -> None:
         data = qp.data or b""
@@ -916,20 +956,23 @@ class LearnerHandler(threading.Thread):
         finished = False
         while not finished:
             batch = []
-            packet = q.get()
+            proposed = []
+            packet, wire = q.get()
             while True:
                 if packet is _DEATH:
                     finished = True
                     break
                 if packet.type == PROPOSAL:
-                    check.update_proposal(packet.zxid, time.monotonic() * 1000.0)
-                batch.append(packet_bytes(packet))
+                    proposed.append(packet.zxid)
+                batch.append(wire if wire is not None else packet_bytes(packet))
                 if len(batch) >= _SEND_BATCH:
                     break
                 try:
-                    packet = q.get_nowait()
+                    packet, wire = q.get_nowait()
                 except queue.Empty:
                     break
+            if proposed:
+                check.update_proposals(proposed, time.monotonic() * 1000.0)
             if not batch:
                 continue
             try:
@@ -940,8 +983,10 @@ class LearnerHandler(threading.Thread):
                 self.shutdown()
                 break
 
-    def queue_packet(self, packet: QuorumPacket) -> None:
-        self._queue.put(packet)
+    def queue_packet(self, packet: QuorumPacket, wire: Optional[bytes] = None) -> None:
+        """Queue a packet for the Sender; ``wire``, its bytes when the
+        caller already made them for every learner."""
+        self._queue.put((packet, wire))
 
     def ping(self) -> None:
         """Queue a PING with the last proposed zxid (only once sending started);
@@ -960,6 +1005,6 @@ class LearnerHandler(threading.Thread):
                 return
             self._closed = True
             self._running = False
-        self._queue.put(_DEATH)
+        self._queue.put((_DEATH, None))
         _close_socket(self.sock)  # wakes our thread's blocked read; it closes the reader itself
         self.leader.remove_learner_handler(self)

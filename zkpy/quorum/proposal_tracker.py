@@ -4,7 +4,7 @@ Java: ``SyncedLearnerTracker`` (an ack set per quorum verifier),
 ``Leader.Proposal``, the bookkeeping of ``Leader.processAck`` /
 ``tryToCommit`` (``outstandingProposals``, ``lastCommitted``) and
 ``LearnerHandler.SyncLimitCheck``. Pure: no sockets, threads or clocks
-(times are passed in).
+(times are passed in; SyncLimitCheck has a lock, as Java's is synchronized).
 
 A proposal commits once the acks of voting members (the leader's own
 included) form a quorum of every verifier it waits for, and only after
@@ -15,6 +15,7 @@ also commits the later proposals that were only waiting for an earlier one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -92,15 +93,25 @@ class ProposalTracker:
     def ack(self, sid: int, zxid: int) -> list[Proposal]:
         """Record ``sid``'s ack of ``zxid``; return the proposals that commit
         now, oldest first (none if the ack is stale or unknown)."""
-        if zxid & 0xFFFFFFFF == 0:
-            return []  # an epoch start (NEWLEADER/UPTODATE ack), no proposal
-        if zxid <= self.last_committed:
-            return []
-        proposal = self.outstanding.get(zxid)
-        if proposal is None:
-            return []
-        proposal.ack_set.add_ack(sid)
-        return self.committable()
+        return self.ack_all(sid, (zxid,))
+
+    def ack_all(self, sid: int, zxids) -> list[Proposal]:
+        """:meth:`ack` for several acks of one peer, in the order it sent
+        them: the proposals that commit once all are counted, oldest first
+        (the same as acking one by one and joining what each returned)."""
+        outstanding = self.outstanding
+        last_committed = self.last_committed
+        counted = False
+        for zxid in zxids:
+            # An epoch start (NEWLEADER/UPTODATE ack), a stale or an unknown
+            # zxid acks no proposal.
+            if zxid & 0xFFFFFFFF == 0 or zxid <= last_committed:
+                continue
+            proposal = outstanding.get(zxid)
+            if proposal is not None:
+                proposal.ack_set.add_ack(sid)
+                counted = True
+        return self.committable() if counted else []
 
     def committable(self) -> list[Proposal]:
         """Pop, in order, every leading proposal that has its quorums."""
@@ -132,25 +143,37 @@ class SyncLimitCheck:
         self.limit_ms = limit_ms
         self._started = False
         self._sent: dict[int, float] = {}  # zxid -> send time (ms), in order
+        # The sender adds while the reader removes and the ping checks: a
+        # dict iterated in one thread must not grow in another.
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._started = True
 
     def update_proposal(self, zxid: int, now_ms: float) -> None:
+        self.update_proposals((zxid,), now_ms)
+
+    def update_proposals(self, zxids, now_ms: float) -> None:
+        """Proposals sent together, at ``now_ms``."""
         if self._started:
-            self._sent.setdefault(zxid, now_ms)
+            with self._lock:
+                sent = self._sent
+                for zxid in zxids:
+                    sent.setdefault(zxid, now_ms)
 
     def update_ack(self, zxid: int) -> None:
         """An ack acknowledges that zxid and, as acks come in order, all before it."""
-        sent = self._sent
-        while sent:
-            oldest = next(iter(sent))
-            if oldest > zxid:
-                break
-            del sent[oldest]
+        with self._lock:
+            sent = self._sent
+            while sent:
+                oldest = next(iter(sent))
+                if oldest > zxid:
+                    break
+                del sent[oldest]
 
     def check(self, now_ms: float) -> bool:
-        if not self._sent:
-            return True
-        oldest_time = next(iter(self._sent.values()))
+        with self._lock:
+            if not self._sent:
+                return True
+            oldest_time = next(iter(self._sent.values()))
         return now_ms - oldest_time < self.limit_ms

@@ -141,9 +141,18 @@ class AckRequestProcessor(RequestProcessor):
 
     def __init__(self, leader):
         self.leader = leader
+        self._zxids: list[int] = []  # the group commit's txns, acked at its flush
 
     def process_request(self, request: Request) -> None:
-        self.leader.process_ack(self.leader.peer.my_id, request.hdr.zxid)
+        self._zxids.append(request.hdr.zxid)
+
+    def flush(self) -> None:
+        """The end of a group commit: ack its txns together (only the
+        SyncThread calls this processor)."""
+        zxids = self._zxids
+        if zxids:
+            self._zxids = []
+            self.leader.process_acks(self.leader.peer.my_id, zxids)
 
 
 class ToBeAppliedRequestProcessor(RequestProcessor):

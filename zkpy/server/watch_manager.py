@@ -26,6 +26,8 @@ STANDARD = 0
 PERSISTENT = 1
 PERSISTENT_RECURSIVE = 2
 
+_NONE_FIRED: frozenset = frozenset()
+
 
 class WatchedEvent:
     """An event for one path (Java: ``WatchedEvent``)."""
@@ -110,6 +112,11 @@ class WatchManager:
         ``acl`` is the ACL of the node the event is about, handed to each
         watcher so that it can refuse events it may not read.
         """
+        if path not in self._watch_table and not self._recursive_count:
+            # The usual write: nobody watches. Looking without the lock is
+            # safe: a read registers its watch under the DataTree's lock or
+            # on the thread that applies txns, and this txn holds that lock.
+            return _NONE_FIRED
         event = WatchedEvent(event_type, KeeperState.SyncConnected, path, zxid)
         to_fire: list[object] = []
         with self._lock:

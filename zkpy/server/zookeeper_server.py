@@ -120,7 +120,11 @@ class ZooKeeperServer:
         self._zxid_lock = threading.Lock()
         self._in_process = 0  # requests between the throttler and Final
         self._outstanding = 0  # requests submitted and not yet answered
-        self._count_lock = threading.Condition()
+        # A plain lock for the counts (taken three times per request); the
+        # throttler waits on the condition only while the pipeline is full.
+        self._count_lock = threading.Lock()
+        self._in_process_below = threading.Condition(self._count_lock)
+        self._throttler_waiting = False
         self.stats = ServerStats()
         self.start_time = time.time()
 
@@ -160,7 +164,7 @@ class ZooKeeperServer:
         if self.first_processor is not None:
             self.first_processor.shutdown()
         with self._count_lock:
-            self._count_lock.notify_all()
+            self._in_process_below.notify_all()
 
     def on_critical_failure(self, thread_name: str) -> None:
         """A processor thread died: stop serving rather than lose requests."""
@@ -349,7 +353,9 @@ class ZooKeeperServer:
         """Block the throttler while ``limit`` requests are in the pipeline."""
         with self._count_lock:
             while self._in_process >= limit and self.state is State.RUNNING:
-                self._count_lock.wait(0.1)
+                self._throttler_waiting = True
+                self._in_process_below.wait(0.1)
+            self._throttler_waiting = False
             self._in_process += 1
 
     def should_throttle(self) -> bool:
@@ -360,7 +366,8 @@ class ZooKeeperServer:
         with self._count_lock:
             self._outstanding -= 1
             self._in_process -= 1
-            self._count_lock.notify()
+            if self._throttler_waiting:
+                self._in_process_below.notify()
         if request.cnxn is not None:
             self.stats.record_latency(int((time.monotonic() - request.create_time) * 1000))
 
