@@ -204,3 +204,11 @@ def test_every_record_round_trips(cls):
                     cls.from_bytes(data[:cut])
 
     round_trip()
+
+
+def test_opcodes_are_javas_ints_with_names():
+    from zkpy.defs import CLIENT_OPS, OpCode, op_name
+    assert (OpCode.setData, OpCode.createSession, OpCode.whoAmI) == (5, -10, 107)
+    assert op_name(OpCode.setData) == "setData" and op_name(-11) == "closeSession"
+    assert op_name(999) == "999"  # unknown: the number
+    assert OpCode.notification not in CLIENT_OPS and {OpCode.multiRead, OpCode.closeSession} <= CLIENT_OPS

@@ -4,6 +4,8 @@ learner sync-limit check, and the CommitProcessor's ordering."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,9 @@ from zkpy.defs import OpCode
 from zkpy.jute.records import Id, QuorumPacket, TxnHeader
 from zkpy.quorum.commit_processor import CommitOrdering, needs_commit
 from zkpy.quorum.proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
-from zkpy.quorum.quorum_packet import COMMIT, DIFF, PROPOSAL, TRUNC, make_zxid, packet_bytes, read_quorum_packet
+from zkpy.quorum.quorum_packet import (
+    ACK, COMMIT, DIFF, PING, PROPOSAL, TRUNC, make_zxid, packet_bytes, read_quorum_packet, take_buffered_acks,
+)
 from zkpy.quorum.quorum_verifier import QuorumMaj
 from zkpy.quorum.quorum_server import QuorumServer
 from zkpy.quorum.sync_plan import plan_sync
@@ -223,6 +227,24 @@ def test_committed_zxids_are_always_a_prefix_in_order(acks):
     assert len(committed) == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.lists(st.integers(0, 9), max_size=6)), max_size=25))
+def test_acks_counted_in_a_batch_commit_as_acks_counted_one_by_one(batches):
+    # One read can bring a follower's ACKs together (and a group commit the
+    # leader's own): counting them at once must commit the same proposals,
+    # in the same order, at the same point as counting them singly.
+    qv = maj(1, 2, 3, 4, 5)
+    singly, batched = ProposalTracker(z(1, 0)), ProposalTracker(z(1, 0))
+    for tracker in (singly, batched):
+        for c in range(1, 9):
+            tracker.propose(Proposal(z(1, c), None, c, [qv]))
+    for sid, counters in batches:
+        zxids = [z(1, c) for c in counters]  # counter 0: an epoch start, 9: unknown
+        one_by_one = [p.request for x in zxids for p in singly.ack(sid, x)]
+        assert [p.request for p in batched.ack_all(sid, zxids)] == one_by_one
+        assert batched.last_committed == singly.last_committed
+
+
 def test_sync_limit_check():
     check = SyncLimitCheck(1000)
     check.update_proposal(5, 0)  # not started: ignored
@@ -418,3 +440,33 @@ def test_read_quorum_packet_around_the_one_read_limit(size):
     assert read_quorum_packet(read_exact) == packet and pos == len(wire)
     # Data and count in one read up to the limit; above it, no second copy of the data.
     assert reads[1] == (size + 4 if size <= 1 << 16 else size)
+
+
+def test_a_leader_takes_the_buffered_acks_of_a_follower_in_one_go():
+    # A real socket and the buffered reader a LearnerHandler reads with: the
+    # plain ACKs at the head come off together, the PING after them stays
+    # for the packet-by-packet reader, and half an ACK is left until whole.
+    leader_side, follower_side = socket.socketpair()
+    try:
+        reader = leader_side.makefile("rb")
+        acks = [QuorumPacket(ACK, z(1, c), None, None) for c in (1, 2, 3)]
+        ping = QuorumPacket(PING, z(1, 3), None, None)
+        follower_side.sendall(b"".join(packet_bytes(p) for p in acks) + packet_bytes(ping))
+        assert take_buffered_acks(reader) == [z(1, 1), z(1, 2), z(1, 3)]
+        assert take_buffered_acks(reader) == []  # the PING is next
+        assert read_quorum_packet(reader.read) == ping
+        # An ACK carrying data or auth info is not a plain one: read it whole.
+        odd = QuorumPacket(ACK, z(1, 4), b"\x00", None)
+        follower_side.sendall(packet_bytes(odd))
+        assert take_buffered_acks(reader) == []
+        assert read_quorum_packet(reader.read) == odd
+        wire = packet_bytes(QuorumPacket(ACK, z(1, 5), None, None))
+        follower_side.sendall(wire[:7])
+        assert take_buffered_acks(reader) == []  # only 7 of its 20 bytes are here
+        follower_side.sendall(wire[7:])
+        assert read_quorum_packet(reader.read).zxid == z(1, 5)
+        follower_side.close()
+        assert take_buffered_acks(reader) == []  # the end of the stream
+    finally:
+        leader_side.close()
+        follower_side.close()

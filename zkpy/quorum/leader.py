@@ -75,7 +75,7 @@ from .quorum_packet import (
     ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, FOLLOWERINFO, INFORM, INFORMANDACTIVATE, LEADERINFO, NEWLEADER,
     OBSERVERINFO, PING, PROPOSAL,
     PROTOCOL_VERSION, REQUEST, REVALIDATE, SNAP, SYNC, UPTODATE, describe, epoch_of, make_zxid,
-    packet_bytes, parse_learner_info, read_quorum_packet,
+    packet_bytes, parse_learner_info, read_quorum_packet, take_buffered_acks,
 )
 from .quorum_peer import SyncMode, ZabState
 from .quorum_processors import LearnerSyncRequest
@@ -87,9 +87,6 @@ LOG = logging.getLogger(__name__)
 _DEATH = object()  # Java: LearnerHandler's proposalOfDeath
 #: Packets a LearnerHandler writes with one send at the most.
 _SEND_BATCH = 512
-#: An ACK as learners send it in the broadcast phase: type, zxid, a null
-#: data buffer (-1) and a null auth-info vector (-1).
-_ACK_PACKET = struct.Struct(">iqii")
 _MASK64 = (1 << 64) - 1
 #: The signature after a SNAP stream (Java: LearnerHandler, "BenWasHere").
 SNAP_SIGNATURE = "BenWasHere"
@@ -880,10 +877,10 @@ class LearnerHandler(threading.Thread):
         leader = self.leader
         # A buffered reader can show what it holds: the ACKs a follower's
         # group commit sent together are taken and counted together.
-        peek = getattr(self.reader, "peek", None)
+        batched = hasattr(self.reader, "peek")
         while self._running:
-            if peek is not None:
-                zxids = self._buffered_acks(peek)
+            if batched:
+                zxids = take_buffered_acks(self.reader)
                 if zxids:
                     self.tick_of_next_ack_deadline = leader.tick_of_next_ack_deadline()
                     self.sync_limit_check.update_ack(zxids[-1])
@@ -903,26 +900,6 @@ class LearnerHandler(threading.Thread):
                 self._request(qp)
             else:
                 LOG.warning("unexpected quorum packet, type: %s", describe(qp))
-
-    def _buffered_acks(self, peek) -> list[int]:
-        """The zxids of the plain ACKs (no data, no auth info) at the head
-        of what the reader holds, taken off it; [] when the next packet is
-        something else or not yet whole. Waits for data only when the
-        reader holds none."""
-        held = peek(_ACK_PACKET.size)
-        size = _ACK_PACKET.size
-        last = len(held) - size
-        offset = 0
-        zxids = []
-        while offset <= last:
-            packet_type, zxid, length, auth_count = _ACK_PACKET.unpack_from(held, offset)
-            if packet_type != ACK or length != -1 or auth_count != -1:
-                break
-            zxids.append(zxid)
-            offset += size
-        if offset:
-            self.reader.read(offset)
-        return zxids
 
     def _request(self, qp: QuorumPacket) -> None:
         data = qp.data or b""

@@ -107,6 +107,32 @@ def read_quorum_packet(read_exact: Callable[[int], bytes], max_buffer: int = DEF
     return QuorumPacket(packet_type, zxid, data, authinfo)
 
 
+#: An ACK as learners send it in the broadcast phase: type, zxid, a null
+#: data buffer (-1) and a null auth-info vector (-1).
+_PLAIN_ACK = struct.Struct(">iqii")
+
+
+def take_buffered_acks(reader) -> list[int]:
+    """The zxids of the plain ACKs at the head of what a buffered reader
+    (``peek``/``read``) holds, taken off it; [] when the next packet is
+    something else, is not whole yet, or the stream ended. Waits for data
+    only when the reader holds none."""
+    held = reader.peek(_PLAIN_ACK.size)
+    size = _PLAIN_ACK.size
+    last = len(held) - size
+    offset = 0
+    zxids = []
+    while offset <= last:
+        packet_type, zxid, length, auth_count = _PLAIN_ACK.unpack_from(held, offset)
+        if packet_type != ACK or length != -1 or auth_count != -1:
+            break
+        zxids.append(zxid)
+        offset += size
+    if offset:
+        reader.read(offset)
+    return zxids
+
+
 def packet_bytes(packet: QuorumPacket) -> bytes:
     """A packet's wire bytes: one struct pack for the usual packet without
     auth info (the generic jute writer costs several times more, and the
