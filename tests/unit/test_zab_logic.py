@@ -11,11 +11,13 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from zkpy.defs import OpCode
+from zkpy.jute.archive import JuteError
 from zkpy.jute.records import Id, QuorumPacket, TxnHeader
 from zkpy.quorum.commit_processor import CommitOrdering, needs_commit
 from zkpy.quorum.proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
 from zkpy.quorum.quorum_packet import (
-    ACK, COMMIT, DIFF, PING, PROPOSAL, TRUNC, make_zxid, packet_bytes, read_quorum_packet, take_buffered_acks,
+    ACK, COMMIT, DIFF, PING, PROPOSAL, TRUNC, make_zxid, packet_bytes, parse_buffered_packet, read_quorum_packet,
+    take_buffered_acks,
 )
 from zkpy.quorum.quorum_verifier import QuorumMaj
 from zkpy.quorum.quorum_server import QuorumServer
@@ -470,3 +472,25 @@ def test_a_leader_takes_the_buffered_acks_of_a_follower_in_one_go():
     finally:
         leader_side.close()
         follower_side.close()
+
+
+@given(st.integers(1, 19), st.integers(-(1 << 63), (1 << 63) - 1), st.none() | st.binary(max_size=64),
+       st.booleans(), st.binary(max_size=30))
+def test_a_learner_parses_a_whole_buffered_packet_in_place(packet_type, zxid, data, with_auth, rest):
+    packet = QuorumPacket(packet_type, zxid, data, [Id("digest", "u:p")] if with_auth else None)
+    wire = packet_bytes(packet)
+    parsed = parse_buffered_packet(bytearray(wire + rest))
+    if with_auth:
+        assert parsed is None  # auth info: the piece-by-piece reader
+    else:
+        assert parsed == (packet, len(wire))
+    for cut in range(len(wire)):
+        assert parse_buffered_packet(bytearray(wire[:cut])) is None  # not whole yet
+
+
+def test_a_bad_length_in_a_buffered_packet_is_left_to_the_reader_that_refuses_it():
+    wire = bytearray(packet_bytes(QuorumPacket(PROPOSAL, 1, b"x" * 8, None)))
+    wire[12:16] = (0x7FFFFFFF).to_bytes(4, "big")
+    assert parse_buffered_packet(wire, max_buffer=1024) is None
+    with pytest.raises(JuteError, match="Unreasonable length"):
+        read_quorum_packet(lambda n, _w=iter([bytes(wire[:16])]): next(_w), max_buffer=1024)

@@ -20,6 +20,13 @@ BYTE = struct.Struct(">b")
 DEFAULT_MAX_BUFFER = 0xFFFFF
 
 
+def length_limit(max_buffer: int) -> int:
+    """The longest length or count a reader accepts: ``jute.maxbuffer``
+    plus the extra size, which defaults to maxbuffer and is never below
+    1024 (Java: BinaryInputArchive.checkLength)."""
+    return max_buffer + max(max_buffer, 1024)
+
+
 class JuteError(ValueError):
     """A record could not be decoded: short input, bad length, bad field."""
 
@@ -78,9 +85,7 @@ class InputArchive:
     def __init__(self, data: bytes | bytearray | memoryview, pos: int = 0, max_buffer: int = DEFAULT_MAX_BUFFER):
         self.data = data
         self.pos = pos
-        # Java: maxBufferSize + extraMaxBufferSize, the extra defaulting to
-        # maxbuffer and never below 1024.
-        self.max_length = max_buffer + max(max_buffer, 1024)
+        self.max_length = length_limit(max_buffer)
 
     def remaining(self) -> int:
         return len(self.data) - self.pos

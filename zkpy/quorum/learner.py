@@ -59,7 +59,7 @@ from .quorum_auth import SaslException
 from .quorum_packet import (
     ACK, ACKEPOCH, COMMIT, COMMITANDACTIVATE, DIFF, INFORM, INFORMANDACTIVATE, LEADERINFO, NEWLEADER, PING,
     PROPOSAL, REQUEST, REVALIDATE, SNAP, TRUNC, UPTODATE, describe, epoch_of, learner_info, make_zxid,
-    packet_bytes, read_quorum_packet,
+    packet_bytes, parse_buffered_packet, read_quorum_packet,
 )
 from .quorum_peer import SyncMode, ZabState
 from .quorum_server import QuorumServer
@@ -78,6 +78,16 @@ class SocketReader:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buf = bytearray()
+
+    def read_packet(self, max_buffer: int) -> QuorumPacket:
+        """The next packet: parsed where it lies when the buffer holds it
+        whole (no copies but its data), else read piece by piece."""
+        parsed = parse_buffered_packet(self.buf, max_buffer)
+        if parsed is None:
+            return read_quorum_packet(self.read_exact, max_buffer)
+        packet, size = parsed
+        del self.buf[:size]
+        return packet
 
     def read_exact(self, n: int) -> bytes:
         buf = self.buf
@@ -214,7 +224,7 @@ class Learner:
         reader = self.reader
         if reader is None:
             raise OSError("not connected to the leader")
-        return read_quorum_packet(reader.read_exact, self.peer.config.jute_max_buffer)
+        return reader.read_packet(self.peer.config.jute_max_buffer)
 
     def write_packet(self, packet: Optional[QuorumPacket], flush: bool = True) -> None:
         """Send ``packet``; with ``flush=False`` it waits in a buffer for the

@@ -64,7 +64,7 @@ import struct
 from collections.abc import Iterable
 from typing import Optional
 
-from ..jute.archive import DEFAULT_MAX_BUFFER
+from ..jute.archive import DEFAULT_MAX_BUFFER, length_limit
 from ..jute.records import QuorumAuthPacket
 from ..sasl.digest_md5 import DigestMD5Client, SaslException
 from ..server.sasl.jaas import JaasConfigError, SaslLogin, login_section
@@ -112,7 +112,7 @@ def _read_rest(reader, head: bytes, max_buffer: int) -> QuorumAuthPacket:
     """A packet whose first bytes ``head`` (at most 16) were read already."""
     head += _read_fully(reader, _HEAD.size - len(head))
     magic, status, length = _HEAD.unpack(head)
-    if length < -1 or length > max_buffer + max(max_buffer, 1024):  # Java's checkLength
+    if length < -1 or length > length_limit(max_buffer):  # Java's checkLength
         raise OSError(f"QuorumAuthPacket: unreasonable token length {length}")
     token = None if length == -1 else _read_fully(reader, length)
     return QuorumAuthPacket(magic, status, token)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
-from ..jute.archive import DEFAULT_MAX_BUFFER, JuteError
+from ..jute.archive import DEFAULT_MAX_BUFFER, JuteError, length_limit
 from ..jute.records import Id, LearnerInfo, QuorumPacket
 
 REQUEST = 1
@@ -80,7 +80,7 @@ def read_quorum_packet(read_exact: Callable[[int], bytes], max_buffer: int = DEF
     plus the same again as extra), so a garbage length cannot make us
     allocate gigabytes.
     """
-    limit = max_buffer + max(max_buffer, 1024)
+    limit = length_limit(max_buffer)
     packet_type, zxid, length = _HEAD.unpack(read_exact(_HEAD.size))
     if length < -1 or length > limit:
         raise JuteError(f"Unreasonable length = {length}")
@@ -131,6 +131,24 @@ def take_buffered_acks(reader) -> list[int]:
     if offset:
         reader.read(offset)
     return zxids
+
+
+def parse_buffered_packet(buf: bytearray, max_buffer: int = DEFAULT_MAX_BUFFER):
+    """(packet, its size) when ``buf`` starts with a whole packet without
+    auth info (PROPOSALs, COMMITs, PINGs: what a learner reads by the
+    thousand), parsed in place; None otherwise, and for a bad length, which
+    :func:`read_quorum_packet` then reads and refuses."""
+    size = len(buf)
+    if size < _HEAD.size + 4:
+        return None
+    packet_type, zxid, length = _HEAD.unpack_from(buf, 0)
+    if length < -1 or length > length_limit(max_buffer):
+        return None
+    data_end = _HEAD.size + max(length, 0)
+    if size < data_end + 4 or _INT.unpack_from(buf, data_end)[0] != -1:
+        return None
+    data = None if length == -1 else bytes(buf[_HEAD.size:data_end])
+    return QuorumPacket(packet_type, zxid, data, None), data_end + 4
 
 
 def packet_bytes(packet: QuorumPacket) -> bytes:

@@ -78,11 +78,16 @@ class DigestTracker:
         self._log: collections.deque[tuple[int, int]] = collections.deque(maxlen=max(1, limit))
         self._lock = threading.Lock()
         self._nodes = None  # the node map the running sum belongs to
-        self.digest = 0
+        self._sum = 0  # the tree digest as an unsigned 64-bit sum
+
+    @property
+    def digest(self) -> int:
+        """The tree digest, a signed 64-bit value as Java's long."""
+        return _signed64(self._sum)
 
     def _sync(self, tree) -> None:
         if self._nodes is not tree.nodes:
-            self.digest = tree_digest(tree)
+            self._sum = tree_digest(tree) & _MASK64
             self._nodes = tree.nodes
 
     def process_txn(self, tree, hdr, txn):
@@ -103,7 +108,7 @@ class DigestTracker:
             if node is not None:
                 node.digest = digest = node_digest(path, node)
                 after += digest
-        self.digest = _signed64(self.digest - before + after)
+        self._sum = (self._sum - before + after) & _MASK64
         if hdr.zxid % self.interval == 0:
             with self._lock:
                 self._log.append((hdr.zxid, self.digest))

@@ -51,7 +51,7 @@ import zlib
 from pathlib import Path
 from typing import NamedTuple
 
-from ...jute.archive import JuteEOFError, JuteError
+from ...jute.archive import JuteEOFError, JuteError, length_limit
 from ...jute.records import ACL, Id, StatPersisted
 from .snappy import SnappyError, SnappyStreamReader, SnappyStreamWriter, is_snappy_stream
 from .util import (
@@ -163,7 +163,7 @@ class _ChecksummedReader:
         self.pos = 0
         self.adler = 1
         self.base = 0  # stream offset of buf[0]
-        self.max_length = max_buffer + max(max_buffer, 1024)
+        self.max_length = length_limit(max_buffer)
 
     def fill(self, n: int) -> None:
         """Make at least ``n`` bytes available at ``pos`` (JuteEOFError if the stream ends)."""

@@ -53,6 +53,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+from ...jute.archive import DEFAULT_MAX_BUFFER, length_limit
 from ...jute.records import TxnDigest, TxnHeader
 from ..txn_codec import TxnCodecError, deserialize_txn, serialize_txn
 from .util import (
@@ -71,7 +72,6 @@ TXNLOG_MAGIC = 0x5A4B4C47  # "ZKLG" = 1514884167
 VERSION = 2
 DBID = 0
 DEFAULT_PRE_ALLOC_SIZE = 64 * 1024 * 1024  # zookeeper.preAllocSize 65536 KB
-DEFAULT_MAX_BUFFER = 0xFFFFF  # jute.maxbuffer
 DEFAULT_FSYNC_WARNING_MS = 1000  # zookeeper.fsync.warningthresholdms
 DEFAULT_WRITE_BUFFER = 64 * 1024
 
@@ -103,11 +103,6 @@ def calculate_file_size_with_padding(position: int, file_size: int, pre_alloc_si
         else:
             file_size += pre_alloc_size
     return file_size
-
-
-def _max_length(max_buffer: int) -> int:
-    # jute.maxbuffer + zookeeper.jute.maxbuffer.extrasize (defaults to maxbuffer, >= 1024)
-    return max_buffer + max(max_buffer, 1024)
 
 
 def get_log_files(log_files: list[Path], snapshot_zxid: int) -> list[Path]:
@@ -293,7 +288,7 @@ class TxnIterator:
         self.log_dir = Path(log_dir)
         self.zxid = zxid
         self.fast_forward = fast_forward
-        self.max_length = max_length if max_length is not None else _max_length(DEFAULT_MAX_BUFFER)
+        self.max_length = max_length if max_length is not None else length_limit(DEFAULT_MAX_BUFFER)
         all_logs = sort_data_dir(self.log_dir, LOG_FILE_PREFIX, ascending=False)
         self._newest = all_logs[0] if all_logs else None
         if fast_forward:
@@ -378,7 +373,7 @@ class FileTxnLog:
         self.pre_alloc_size = pre_alloc_size
         self.force_sync = force_sync
         self.max_buffer = max_buffer
-        self.max_length = _max_length(max_buffer)
+        self.max_length = length_limit(max_buffer)
         self.size_limit = size_limit  # zookeeper.txnLogSizeLimitInKb * 1024; -1 = none
         self.fsync_warning_threshold_ms = fsync_warning_threshold_ms
         self.write_buffer_size = write_buffer_size
