@@ -158,6 +158,7 @@ class Leader:
         self._forwarding: list[LearnerHandler] = []
         self._observing: list[LearnerHandler] = []
         self.pending_syncs: dict[int, list[LearnerSyncRequest]] = {}
+        self._unsent: list[tuple[int, bytes]] = []  # proposals (zxid, wire) not yet queued for the followers
         self.last_proposed = 0
         self.allowed_to_commit = True
         self.proposal_stats = ProposalStats()
@@ -347,6 +348,7 @@ class Leader:
         """Queue the committed-but-unapplied and the outstanding proposals the
         learner lacks, then send it every new one (Java: startForwarding)."""
         with self.zab_lock:
+            self.send_proposals()  # so that the unsent are neither missed nor sent twice
             if self.last_proposed > last_seen_zxid:
                 for p in self.to_be_applied:
                     if p.zxid <= last_seen_zxid:
@@ -426,7 +428,8 @@ class Leader:
 
     # -- broadcast -----------------------------------------------------------------------------
     def propose(self, request: Request) -> Proposal:
-        """Send a txn to the followers (Java: propose)."""
+        """Propose a txn (Java: propose). The followers get it with the
+        batch :meth:`send_proposals` sends."""
         zxid = request.hdr.zxid
         if zxid & 0xFFFFFFFF == 0xFFFFFFFF:
             msg = "zxid lower 32 bits have rolled over, forcing re-election, and therefore new epoch start"
@@ -446,9 +449,22 @@ class Leader:
             proposal = Proposal(zxid, packet, request, self.peer.verifiers())
             self.last_proposed = zxid
             self.proposals.propose(proposal)
-            for handler in self._forwarding:
-                handler.queue_packet(packet, wire)
+            self._unsent.append((zxid, wire))
         return proposal
+
+    def send_proposals(self) -> None:
+        """Queue the proposals made since the last call for every follower,
+        as one batch each (Prep calls this when its queue is empty, or
+        every few dozen requests under a steady stream)."""
+        with self.zab_lock:
+            unsent = self._unsent
+            if not unsent:
+                return
+            self._unsent = []
+            zxids = tuple(zxid for zxid, _ in unsent)
+            wire = b"".join(w for _, w in unsent)
+            for handler in self._forwarding:
+                handler.queue_wire(wire, zxids)
 
     def process_ack(self, sid: int, zxid: int) -> None:
         """An ack from a peer (us too, after our fsync) (Java: processAck)."""
@@ -461,33 +477,43 @@ class Leader:
             if not self.allowed_to_commit:
                 return
             ready = self.proposals.ack_all(sid, zxids)
+            commits: list[bytes] = []
             for i, proposal in enumerate(ready):
                 if not self.allowed_to_commit:
                     # A reconfig handed the leadership on: the rest is the new leader's.
                     break
-                self._commit(proposal, ready[i + 1:])
+                self._commit(proposal, ready[i + 1:], commits)
+            self._send_commits(commits)
 
-    def _commit(self, proposal: Proposal, later=()) -> None:
+    def _commit(self, proposal: Proposal, later, commits: list) -> None:
+        """Commit one proposal; its COMMIT joins ``commits``, which the
+        caller sends to the followers as one batch (call with the lock)."""
         zxid = proposal.zxid
         self.to_be_applied.append(proposal)
         request = proposal.request
+        syncs = self.pending_syncs.pop(zxid, ())
         if request is not None and request.hdr is not None and request.hdr.type == OpCode.reconfig:
+            self._send_commits(commits)  # the COMMITs before it go first
             self._commit_and_activate(proposal, later)
             self.zk.commit_processor.commit(request)
-            for r in self.pending_syncs.pop(zxid, ()):
+        else:
+            commits.append(packet_bytes(QuorumPacket(COMMIT, zxid, None, None)))
+            if self._observing:
+                inform = QuorumPacket(INFORM, zxid, proposal.packet.data, None)
+                for handler in self._observing:
+                    handler.queue_packet(inform)
+            self.zk.commit_processor.commit(proposal.request)
+        if syncs:
+            self._send_commits(commits)  # a learner's SYNC answer follows the COMMITs it waited for
+            for r in syncs:
                 self.send_sync(r)
-            return
-        commit = QuorumPacket(COMMIT, zxid, None, None)
-        wire = packet_bytes(commit)
-        for handler in self._forwarding:
-            handler.queue_packet(commit, wire)
-        if self._observing:
-            inform = QuorumPacket(INFORM, zxid, proposal.packet.data, None)
-            for handler in self._observing:
-                handler.queue_packet(inform)
-        self.zk.commit_processor.commit(proposal.request)
-        for r in self.pending_syncs.pop(zxid, ()):
-            self.send_sync(r)
+
+    def _send_commits(self, commits: list) -> None:
+        if commits:
+            wire = b"".join(commits)
+            commits.clear()
+            for handler in self._forwarding:
+                handler.queue_wire(wire)
 
     def applied(self, zxid: int) -> None:
         """Final applied a committed txn (Java: ToBeAppliedRequestProcessor)."""
@@ -934,18 +960,18 @@ class LearnerHandler(threading.Thread):
         while not finished:
             batch = []
             proposed = []
-            packet, wire = q.get()
+            wire, zxids = q.get()
             while True:
-                if packet is _DEATH:
+                if wire is _DEATH:
                     finished = True
                     break
-                if packet.type == PROPOSAL:
-                    proposed.append(packet.zxid)
-                batch.append(wire if wire is not None else packet_bytes(packet))
+                if zxids:
+                    proposed.extend(zxids)
+                batch.append(wire)
                 if len(batch) >= _SEND_BATCH:
                     break
                 try:
-                    packet, wire = q.get_nowait()
+                    wire, zxids = q.get_nowait()
                 except queue.Empty:
                     break
             if proposed:
@@ -960,10 +986,15 @@ class LearnerHandler(threading.Thread):
                 self.shutdown()
                 break
 
-    def queue_packet(self, packet: QuorumPacket, wire: Optional[bytes] = None) -> None:
-        """Queue a packet for the Sender; ``wire``, its bytes when the
-        caller already made them for every learner."""
-        self._queue.put((packet, wire))
+    def queue_packet(self, packet: QuorumPacket) -> None:
+        """Queue a packet for the Sender."""
+        self.queue_wire(packet_bytes(packet), (packet.zxid,) if packet.type == PROPOSAL else ())
+
+    def queue_wire(self, wire: bytes, proposed: tuple = ()) -> None:
+        """Queue packets already in wire form (made once for every
+        learner); ``proposed``, the zxids of the PROPOSALs among them, for
+        the sync-limit check."""
+        self._queue.put((wire, proposed))
 
     def ping(self) -> None:
         """Queue a PING with the last proposed zxid (only once sending started);
@@ -982,6 +1013,6 @@ class LearnerHandler(threading.Thread):
                 return
             self._closed = True
             self._running = False
-        self._queue.put((_DEATH, None))
+        self._queue.put((_DEATH, ()))
         _close_socket(self.sock)  # wakes our thread's blocked read; it closes the reader itself
         self.leader.remove_learner_handler(self)

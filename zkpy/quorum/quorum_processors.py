@@ -131,6 +131,10 @@ class ProposalRequestProcessor(RequestProcessor):
             leader.propose(request)
             self.sync_processor.process_request(request)
 
+    def flush(self) -> None:
+        """The end of Prep's batch: its proposals go to the followers."""
+        self.zks.leader.send_proposals()
+
     def shutdown(self) -> None:
         self.next.shutdown()
         self.sync_processor.shutdown()

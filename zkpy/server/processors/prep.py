@@ -50,6 +50,8 @@ LOG = logging.getLogger(__name__)
 _CREATE_OPS = (OpCode.create, OpCode.create2, OpCode.createContainer, OpCode.createTTL)
 _MULTI_WRITE_OPS = frozenset(_CREATE_OPS) | {OpCode.delete, OpCode.setData, OpCode.check}
 _SPECIAL_PATHS = frozenset((ROOT, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, CONFIG_NODE))
+#: Under a steady stream the queue may never run empty: flush at least this often.
+_FLUSH_EVERY = 64
 
 
 class ChangeRecord:
@@ -553,8 +555,11 @@ class PrepRequestProcessor(QueuedProcessor):
         self.prep = Prep(zks)
 
     def run(self) -> None:
-        get = self.queue.get
+        q = self.queue
+        get = q.get
         prep = self.prep.prep
+        nxt = self.next
+        unflushed = 0
         while True:
             request = get()
             if request is REQUEST_OF_DEATH:
@@ -565,7 +570,12 @@ class PrepRequestProcessor(QueuedProcessor):
                 # and applies: the standalone write path's busiest thread).
                 request.txn_bytes = serialize_txn(request.hdr, request.txn)
             request.zxid = self.zks.get_zxid()
-            self.next.process_request(request)
+            nxt.process_request(request)
+            unflushed += 1
+            if unflushed >= _FLUSH_EVERY or q.empty():
+                nxt.flush()  # e.g. the leader's proposals go to its followers together
+                unflushed = 0
+        nxt.flush()
         LOG.info("PrepRequestProcessor exited loop!")
 
     def shutdown(self) -> None:
