@@ -494,3 +494,90 @@ def test_a_bad_length_in_a_buffered_packet_is_left_to_the_reader_that_refuses_it
     assert parse_buffered_packet(wire, max_buffer=1024) is None
     with pytest.raises(JuteError, match="Unreasonable length"):
         read_quorum_packet(lambda n, _w=iter([bytes(wire[:16])]): next(_w), max_buffer=1024)
+
+
+# -- what the leader queues for each learner (Leader.propose/send_proposals/process_acks) --------
+
+class _Wire:
+    """A LearnerHandler's queue, recorded as the packets it would send."""
+
+    is_participant = True
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def queue_wire(self, wire, proposed=()):
+        self.data += wire
+
+    def queue_packet(self, packet):
+        self.data += packet_bytes(packet)
+
+    def packets(self):
+        out, buf = [], bytearray(self.data)
+        while buf:
+            packet, size = parse_buffered_packet(buf)
+            out.append((packet.type, packet.zxid & 0xFFFFFFFF))
+            del buf[:size]
+        return out
+
+
+def _bare_leader(qv):
+    """A Leader with its broadcast bookkeeping only (no peer sockets)."""
+    import collections
+    import threading
+    import types
+
+    from zkpy.quorum.leader import Leader, ProposalStats
+
+    leader = object.__new__(Leader)
+    leader.peer = types.SimpleNamespace(verifiers=lambda: [qv])
+    committed = []
+    leader.zk = types.SimpleNamespace(commit_processor=types.SimpleNamespace(commit=committed.append))
+    leader.zab_lock = threading.RLock()
+    leader.proposals = ProposalTracker()
+    leader.to_be_applied = collections.deque()
+    leader._forwarding, leader._observing, leader._unsent = [], [], []
+    leader.pending_syncs = {}
+    leader.last_proposed = 0
+    leader.allowed_to_commit = True
+    leader.proposal_stats = ProposalStats()
+    return leader, committed
+
+
+def _txn_request(counter):
+    request = Request(None, 1, counter, OpCode.setData, b"")
+    request.hdr = TxnHeader(1, counter, z(1, counter), 0, OpCode.setData)
+    request.txn_bytes = b"txn%d" % counter
+    return request
+
+
+def test_a_learner_joining_between_a_proposal_and_its_send_gets_it_once():
+    leader, _ = _bare_leader(maj(1, 2, 3))
+    old, new = _Wire(), _Wire()
+    leader._forwarding.append(old)
+    leader.propose(_txn_request(1))
+    leader.propose(_txn_request(2))  # proposed, not yet sent to anyone
+    leader.start_forwarding(new, z(1, 0))
+    leader.propose(_txn_request(3))
+    leader.send_proposals()
+    assert old.packets() == [(PROPOSAL, 1), (PROPOSAL, 2), (PROPOSAL, 3)]
+    assert new.packets() == [(PROPOSAL, 1), (PROPOSAL, 2), (PROPOSAL, 3)]
+
+
+def test_commits_go_out_in_order_after_their_proposals_and_before_a_waiting_sync():
+    from zkpy.quorum.quorum_processors import LearnerSyncRequest
+    from zkpy.quorum.quorum_packet import SYNC
+
+    leader, committed = _bare_leader(maj(1, 2, 3))
+    follower = _Wire()
+    leader._forwarding.append(follower)
+    for c in (1, 2, 3):
+        leader.propose(_txn_request(c))
+    leader.send_proposals()
+    leader.process_sync(LearnerSyncRequest(follower, 7, 1, b"", []))  # waits for zxid 3
+    leader.process_acks(1, [z(1, 1), z(1, 2), z(1, 3)])
+    assert committed == []  # one ack of three
+    leader.process_acks(2, [z(1, 1), z(1, 2), z(1, 3)])
+    assert [r.cxid for r in committed] == [1, 2, 3]
+    assert follower.packets() == [(PROPOSAL, 1), (PROPOSAL, 2), (PROPOSAL, 3),
+                                  (COMMIT, 1), (COMMIT, 2), (COMMIT, 3), (SYNC, 0)]
