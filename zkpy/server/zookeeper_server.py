@@ -29,16 +29,16 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import struct
 import threading
 import time
 
 from ..defs import OpCode, Perms, WatcherType
-from ..errors import Code, KeeperException
-from ..jute.archive import InputArchive, JuteError, OutputArchive
+from ..errors import Code
+from ..jute.archive import InputArchive, JuteEOFError, OutputArchive
 from ..jute.records import (
-    AuthPacket, ConnectRequest, ConnectResponse, Id, ReplyHeader, RequestHeader, StatPersisted,
+    AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader,
 )
-from ..paths import validate_path
 from .auth import AuthProviders
 from .auth_helper import AuthenticationHelper
 from .processors.final import FinalRequestProcessor
@@ -48,7 +48,7 @@ from .processors.throttler import RequestThrottler
 from .request import Request
 from .server_stats import ServerStats
 from .session_tracker import SessionTracker, session_password
-from .watch_manager import PERSISTENT, PERSISTENT_RECURSIVE, STANDARD
+from .watch_manager import PERSISTENT, PERSISTENT_RECURSIVE
 from ..defs import EventType
 
 LOG = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ LOG = logging.getLogger(__name__)
 _MASK64 = (1 << 64) - 1
 
 #: Reads the selector thread may serve itself (see ``serve_read``).
+_REQUEST_HEADER = struct.Struct(">ii")  # xid, type
 _DIRECT_READS = frozenset(int(op) for op in (OpCode.getData, OpCode.exists, OpCode.getChildren,
                                              OpCode.getChildren2))
 
@@ -273,21 +274,21 @@ class ZooKeeperServer:
 
     def process_packet(self, cnxn, payload: bytes) -> None:
         """One framed request from an established connection (Java: processPacket)."""
-        inp = InputArchive(payload, max_buffer=self.max_buffer)
-        header = RequestHeader.deserialize(inp)
-        body = memoryview(payload)[inp.pos:]
+        if len(payload) < _REQUEST_HEADER.size:
+            raise JuteEOFError(f"a request of {len(payload)} bytes has no RequestHeader")
+        xid, op = _REQUEST_HEADER.unpack_from(payload, 0)  # RequestHeader, without a record per request
+        body = payload[_REQUEST_HEADER.size:]
         self.stats.packet_received()
-        if header.type == OpCode.auth:
-            self._process_auth(cnxn, header, body)
+        if op == OpCode.auth:
+            self._process_auth(cnxn, xid, body)
             return
-        if header.type == OpCode.sasl:
-            self.auth_helper.process_sasl(cnxn, header.xid, body, self.max_buffer)
+        if op == OpCode.sasl:
+            self.auth_helper.process_sasl(cnxn, xid, body, self.max_buffer)
             return
-        if not self.auth_helper.enforce_authentication(cnxn, header.xid):
+        if not self.auth_helper.enforce_authentication(cnxn, xid):
             return
-        request = Request(cnxn, cnxn.session_id, header.xid, header.type, bytes(body),
-                          auth_info=cnxn.auth_info, owner=SERVER_CNXN_ME)
-        if header.type in _DIRECT_READS and cnxn.requests_submitted == cnxn.requests_done:
+        request = Request(cnxn, cnxn.session_id, xid, op, body, auth_info=cnxn.auth_info, owner=SERVER_CNXN_ME)
+        if op in _DIRECT_READS and cnxn.requests_submitted == cnxn.requests_done:
             self.serve_read(request)
         else:
             self.submit_request(request)
@@ -312,7 +313,7 @@ class ZooKeeperServer:
         with self.zk_db.data_tree.lock:
             final.process_request(request)
 
-    def _process_auth(self, cnxn, header, body) -> None:
+    def _process_auth(self, cnxn, xid: int, body) -> None:
         auth = AuthPacket.deserialize(InputArchive(body, max_buffer=self.max_buffer))
         ids = self.auth.authenticate(auth.scheme, cnxn.client_ip, auth.auth or b"", cnxn=cnxn)
         if ids is None:
@@ -321,7 +322,7 @@ class ZooKeeperServer:
             else:
                 LOG.warning("No authentication provider for scheme: %s has %s", auth.scheme,
                             sorted(self.auth.providers))
-            cnxn.send_response(ReplyHeader(header.xid, 0, int(Code.AUTHFAILED)), None)
+            cnxn.send_response(ReplyHeader(xid, 0, int(Code.AUTHFAILED)), None)
             # Only the connection goes; the session expires in its own time.
             cnxn.close("auth failed")
             return
@@ -330,7 +331,7 @@ class ZooKeeperServer:
                 cnxn.auth_info.append(ident)
         LOG.info("Session 0x%x: auth success for scheme %s and address %s", cnxn.session_id & _MASK64,
                  auth.scheme, cnxn.remote)
-        cnxn.send_response(ReplyHeader(header.xid, 0, 0), None)
+        cnxn.send_response(ReplyHeader(xid, 0, 0), None)
 
     def submit_request(self, request: Request) -> None:
         """Touch the session and hand the request to the chain (Java: submitRequestNow)."""
