@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from zkpy.defs import OpCode
-from zkpy.jute.archive import JuteError
+from zkpy.jute.archive import JuteError, length_limit
 from zkpy.jute.records import Id, QuorumPacket, TxnHeader
 from zkpy.quorum.commit_processor import CommitOrdering, needs_commit
 from zkpy.quorum.proposal_tracker import AckSet, Proposal, ProposalTracker, SyncLimitCheck
@@ -491,7 +491,7 @@ def test_a_learner_parses_a_whole_buffered_packet_in_place(packet_type, zxid, da
 def test_a_bad_length_in_a_buffered_packet_is_left_to_the_reader_that_refuses_it():
     wire = bytearray(packet_bytes(QuorumPacket(PROPOSAL, 1, b"x" * 8, None)))
     wire[12:16] = (0x7FFFFFFF).to_bytes(4, "big")
-    assert parse_buffered_packet(wire, max_buffer=1024) is None
+    assert parse_buffered_packet(wire, limit=length_limit(1024)) is None
     with pytest.raises(JuteError, match="Unreasonable length"):
         read_quorum_packet(lambda n, _w=iter([bytes(wire[:16])]): next(_w), max_buffer=1024)
 

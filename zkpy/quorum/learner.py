@@ -51,6 +51,7 @@ import time
 from typing import Optional
 
 from ..defs import OpCode
+from ..jute.archive import DEFAULT_MAX_BUFFER, length_limit
 from ..jute.records import QuorumPacket
 from ..server.txn_codec import deserialize_txn
 from ..server.zookeeper_server import State
@@ -75,16 +76,18 @@ class SocketReader:
     """Buffered reads from the leader's socket, with ``unread`` for the
     bytes a snapshot reader took past the end of the snapshot."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, max_buffer: int = DEFAULT_MAX_BUFFER):
         self.sock = sock
         self.buf = bytearray()
+        self.max_buffer = max_buffer
+        self._limit = length_limit(max_buffer)
 
-    def read_packet(self, max_buffer: int) -> QuorumPacket:
+    def read_packet(self) -> QuorumPacket:
         """The next packet: parsed where it lies when the buffer holds it
         whole (no copies but its data), else read piece by piece."""
-        parsed = parse_buffered_packet(self.buf, max_buffer)
+        parsed = parse_buffered_packet(self.buf, self._limit)
         if parsed is None:
-            return read_quorum_packet(self.read_exact, max_buffer)
+            return read_quorum_packet(self.read_exact, self.max_buffer)
         packet, size = parsed
         del self.buf[:size]
         return packet
@@ -197,7 +200,7 @@ class Learner:
                     last_error = e
                     continue
                 self.sock = sock
-                self.reader = SocketReader(sock)
+                self.reader = SocketReader(sock, self.peer.config.jute_max_buffer)
                 LOG.info("%s is connected to the leader at %s", peer.my_id, format_address(*address))
                 try:  # quorum SASL, before FOLLOWERINFO (Java: authLearner.authenticate); not retried
                     peer.auth_learner.authenticate(sock, self.reader, format_address(*address))
@@ -224,7 +227,7 @@ class Learner:
         reader = self.reader
         if reader is None:
             raise OSError("not connected to the leader")
-        return reader.read_packet(self.peer.config.jute_max_buffer)
+        return reader.read_packet()
 
     def write_packet(self, packet: Optional[QuorumPacket], flush: bool = True) -> None:
         """Send ``packet``; with ``flush=False`` it waits in a buffer for the

@@ -50,6 +50,7 @@ PROTOCOL_VERSION = 0x10000
 
 _HEAD = struct.Struct(">iqi")  # type, zxid, data length
 _INT = struct.Struct(">i")
+_BARE_PACKET_SIZE = _HEAD.size + 4  # no data (-1), no auth info (-1)
 _ONE_READ_LIMIT = 1 << 16  # larger data is not copied again to split off the count
 
 
@@ -133,22 +134,24 @@ def take_buffered_acks(reader) -> list[int]:
     return zxids
 
 
-def parse_buffered_packet(buf: bytearray, max_buffer: int = DEFAULT_MAX_BUFFER):
+def parse_buffered_packet(buf: bytearray, limit: int = length_limit(DEFAULT_MAX_BUFFER)):
     """(packet, its size) when ``buf`` starts with a whole packet without
     auth info (PROPOSALs, COMMITs, PINGs: what a learner reads by the
-    thousand), parsed in place; None otherwise, and for a bad length, which
+    thousand), parsed in place; None otherwise, and for a length over
+    ``limit`` (see :func:`~zkpy.jute.archive.length_limit`), which
     :func:`read_quorum_packet` then reads and refuses."""
     size = len(buf)
-    if size < _HEAD.size + 4:
+    if size < _BARE_PACKET_SIZE:
         return None
-    packet_type, zxid, length = _HEAD.unpack_from(buf, 0)
-    if length < -1 or length > length_limit(max_buffer):
+    packet_type, zxid, length = _HEAD.unpack_from(buf)
+    if length == -1:
+        if _INT.unpack_from(buf, _HEAD.size)[0] != -1:
+            return None
+        return QuorumPacket(packet_type, zxid, None, None), _BARE_PACKET_SIZE
+    data_end = _HEAD.size + length
+    if length < 0 or size < data_end + 4 or length > limit or _INT.unpack_from(buf, data_end)[0] != -1:
         return None
-    data_end = _HEAD.size + max(length, 0)
-    if size < data_end + 4 or _INT.unpack_from(buf, data_end)[0] != -1:
-        return None
-    data = None if length == -1 else bytes(buf[_HEAD.size:data_end])
-    return QuorumPacket(packet_type, zxid, data, None), data_end + 4
+    return QuorumPacket(packet_type, zxid, bytes(memoryview(buf)[_HEAD.size:data_end]), None), data_end + 4
 
 
 def packet_bytes(packet: QuorumPacket) -> bytes:
