@@ -532,7 +532,8 @@ def _bare_leader(qv):
     leader = object.__new__(Leader)
     leader.peer = types.SimpleNamespace(verifiers=lambda: [qv])
     committed = []
-    leader.zk = types.SimpleNamespace(commit_processor=types.SimpleNamespace(commit=committed.append))
+    leader.zk = types.SimpleNamespace(commit_processor=types.SimpleNamespace(commit=committed.append,
+                                                                         commit_all=committed.extend))
     leader.zab_lock = threading.RLock()
     leader.proposals = ProposalTracker()
     leader.to_be_applied = collections.deque()

@@ -107,10 +107,12 @@ class CommitOrdering:
 
 
 class _Commit:
-    __slots__ = ("request", "remote")
+    """Committed txns, in commit order, as one queue item."""
 
-    def __init__(self, request: Request, remote: bool):
-        self.request = request
+    __slots__ = ("requests", "remote")
+
+    def __init__(self, requests: list, remote: bool):
+        self.requests = requests
         self.remote = remote
 
 
@@ -125,7 +127,11 @@ class CommitProcessor(QueuedProcessor):
     def commit(self, request: Request, remote: bool = False) -> None:
         """Queue a committed txn; ``remote`` when it came from the leader (a
         request this server never counted in)."""
-        self.queue.put(_Commit(request, remote))
+        self.queue.put(_Commit([request], remote))
+
+    def commit_all(self, requests: list) -> None:
+        """Queue txns the leader committed together, in commit order."""
+        self.queue.put(_Commit(requests, False))
 
     def run(self) -> None:
         get, get_nowait = self.queue.get, self.queue.get_nowait
@@ -138,13 +144,15 @@ class CommitProcessor(QueuedProcessor):
             with reply_batch():
                 for _ in range(_BATCH):
                     if isinstance(item, _Commit):
-                        ready = ordering.commit(item.request)
-                        if item.remote and ready and ready[0] is item.request:
-                            self.zks.count_request_in()  # Final counts every request out
+                        for committed in item.requests:
+                            ready = ordering.commit(committed)
+                            if item.remote and ready and ready[0] is committed:
+                                self.zks.count_request_in()  # Final counts every request out
+                            for request in ready:
+                                nxt.process_request(request)
                     else:
-                        ready = ordering.submit(item)
-                    for request in ready:
-                        nxt.process_request(request)
+                        for request in ordering.submit(item):
+                            nxt.process_request(request)
                     try:
                         item = get_nowait()
                     except queue.Empty:
@@ -152,6 +160,7 @@ class CommitProcessor(QueuedProcessor):
                         break
                     if item is REQUEST_OF_DEATH:
                         break
+                nxt.flush()
             if item is None:
                 item = get()
         LOG.info("CommitProcessor exited loop!")

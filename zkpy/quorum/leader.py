@@ -128,6 +128,17 @@ class ProposalStats:
 
 
 
+class _CommitBatch:
+    """What one batch of acks commits: the COMMITs' bytes for the
+    followers and the requests for the leader's CommitProcessor."""
+
+    __slots__ = ("wires", "requests")
+
+    def __init__(self) -> None:
+        self.wires: list[bytes] = []
+        self.requests: list[Request] = []
+
+
 class Leader:
     """Java: Leader (see the module docstring)."""
 
@@ -477,51 +488,59 @@ class Leader:
             if not self.allowed_to_commit:
                 return
             ready = self.proposals.ack_all(sid, zxids)
-            commits: list[bytes] = []
+            batch = _CommitBatch()
             for i, proposal in enumerate(ready):
                 if not self.allowed_to_commit:
                     # A reconfig handed the leadership on: the rest is the new leader's.
                     break
-                self._commit(proposal, ready[i + 1:], commits)
-            self._send_commits(commits)
+                self._commit(proposal, ready[i + 1:], batch)
+            self._send_commits(batch)
 
-    def _commit(self, proposal: Proposal, later, commits: list) -> None:
-        """Commit one proposal; its COMMIT joins ``commits``, which the
-        caller sends to the followers as one batch (call with the lock)."""
+    def _commit(self, proposal: Proposal, later, batch: _CommitBatch) -> None:
+        """Commit one proposal into ``batch``, which the caller sends as a
+        whole (call with the lock)."""
         zxid = proposal.zxid
         self.to_be_applied.append(proposal)
         request = proposal.request
         syncs = self.pending_syncs.pop(zxid, ())
         if request is not None and request.hdr is not None and request.hdr.type == OpCode.reconfig:
-            self._send_commits(commits)  # the COMMITs before it go first
+            self._send_commits(batch)  # the commits before it go first
             self._commit_and_activate(proposal, later)
             self.zk.commit_processor.commit(request)
         else:
-            commits.append(packet_bytes(QuorumPacket(COMMIT, zxid, None, None)))
+            batch.wires.append(packet_bytes(QuorumPacket(COMMIT, zxid, None, None)))
+            batch.requests.append(request)
             if self._observing:
                 inform = QuorumPacket(INFORM, zxid, proposal.packet.data, None)
                 for handler in self._observing:
                     handler.queue_packet(inform)
-            self.zk.commit_processor.commit(proposal.request)
         if syncs:
-            self._send_commits(commits)  # a learner's SYNC answer follows the COMMITs it waited for
+            self._send_commits(batch)  # a learner's SYNC answer follows the COMMITs it waited for
             for r in syncs:
                 self.send_sync(r)
 
-    def _send_commits(self, commits: list) -> None:
-        if commits:
-            wire = b"".join(commits)
-            commits.clear()
+    def _send_commits(self, batch: _CommitBatch) -> None:
+        """COMMITs to every follower as one send each; the requests to our
+        CommitProcessor as one item."""
+        if batch.wires:
+            wire = b"".join(batch.wires)
             for handler in self._forwarding:
                 handler.queue_wire(wire)
+            batch.wires = []
+        if batch.requests:
+            self.zk.commit_processor.commit_all(batch.requests)
+            batch.requests = []
 
-    def applied(self, zxid: int) -> None:
-        """Final applied a committed txn (Java: ToBeAppliedRequestProcessor)."""
+    def applied(self, zxids: list[int]) -> None:
+        """Final applied these committed txns, in order (Java:
+        ToBeAppliedRequestProcessor)."""
         with self.zab_lock:
-            if self.to_be_applied and self.to_be_applied[0].zxid == zxid:
-                self.to_be_applied.popleft()
-            else:
-                LOG.error("Committed request not found on toBeApplied: 0x%x", zxid & _MASK64)
+            to_be_applied = self.to_be_applied
+            for zxid in zxids:
+                if to_be_applied and to_be_applied[0].zxid == zxid:
+                    to_be_applied.popleft()
+                else:
+                    LOG.error("Committed request not found on toBeApplied: 0x%x", zxid & _MASK64)
 
     def process_sync(self, request: LearnerSyncRequest) -> None:
         """A learner's sync is answered once everything proposed before it

@@ -166,11 +166,21 @@ class ToBeAppliedRequestProcessor(RequestProcessor):
     def __init__(self, leader, next_processor):
         self.leader = leader
         self.next = next_processor
+        self._applied: list[int] = []  # zxids Final applied in this CommitProcessor batch
 
     def process_request(self, request: Request) -> None:
         self.next.process_request(request)
         if request.hdr is not None:
-            self.leader.applied(request.hdr.zxid)
+            self._applied.append(request.hdr.zxid)
+
+    def flush(self) -> None:
+        """The end of the CommitProcessor's batch: forget what it applied
+        under one lock (a learner syncing meanwhile skips what its DIFF
+        already has, as Java's startForwarding does)."""
+        applied = self._applied
+        if applied:
+            self._applied = []
+            self.leader.applied(applied)
 
     def shutdown(self) -> None:
         self.next.shutdown()
