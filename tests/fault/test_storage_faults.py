@@ -41,6 +41,7 @@ from pathlib import Path
 import pytest
 from kazoo.exceptions import ConnectionLoss, NodeExistsError
 
+from zkpy.jute.archive import DEFAULT_MAX_BUFFER, length_limit
 from zkpy.server.persistence import file_txn_log
 from zkpy.server.persistence.util import LOG_FILE_PREFIX, SNAPSHOT_FILE_PREFIX, VERSION_DIR, get_zxid_from_name, \
     sort_data_dir
@@ -143,7 +144,7 @@ def test_every_snapshot_damaged_refuses_to_start(snapshotted):
 
 def log_entry_offsets(path: Path) -> list[tuple[int, int]]:
     """(offset, zxid) of each entry of one log file, read with the log's own reader."""
-    reader = file_txn_log._LogFileReader(path, file_txn_log._max_length(file_txn_log.DEFAULT_MAX_BUFFER),
+    reader = file_txn_log._LogFileReader(path, length_limit(DEFAULT_MAX_BUFFER),
                                          newest=False)
     entries = []
     try:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import pytest
 
 from zkpy.defs import OpCode
+from zkpy.jute.archive import DEFAULT_MAX_BUFFER, length_limit
 from zkpy.server.persistence import file_txn_log
 from zkpy.server.persistence.util import LOG_FILE_PREFIX, VERSION_DIR, sort_data_dir
 from zkpy.server.txn_codec import deserialize_txn
@@ -38,7 +39,7 @@ class Entry(NamedTuple):
 
 
 def log_entries(path: Path) -> list[Entry]:
-    reader = file_txn_log._LogFileReader(path, file_txn_log._max_length(file_txn_log.DEFAULT_MAX_BUFFER),
+    reader = file_txn_log._LogFileReader(path, length_limit(DEFAULT_MAX_BUFFER),
                                          newest=False)
     entries = []
     try:
