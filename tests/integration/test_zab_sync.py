@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 
 import pytest
@@ -31,6 +32,11 @@ def start_all(cluster):
     return cluster.leader()
 
 
+def leader_and_a_follower(cluster):
+    leader = cluster.leader()
+    return leader, next(sid for sid in cluster.voters if sid != leader)
+
+
 def sync_lines(cluster, leader, sid):
     return [line for line in log_text(cluster.peer(leader)).splitlines() if f"to learner {sid} " in line]
 
@@ -43,8 +49,7 @@ def cluster(tmp_path_factory):
 
 
 def test_a_follower_down_for_a_few_writes_gets_a_diff(cluster):
-    leader = cluster.leader()
-    follower = next(sid for sid in cluster.voters if sid != leader)
+    leader, follower = leader_and_a_follower(cluster)
     with kazoo(cluster.peer(leader)) as client:
         client.create("/diff", b"base")
         cluster.stop(follower)
@@ -61,10 +66,7 @@ def test_a_follower_that_rejoins_during_a_stream_of_writes_gets_each_one_once(cl
     # The leader sends proposals in batches; a learner joining in the middle
     # of one must get the proposals not yet sent exactly once (not missed,
     # not twice) and then every later one.
-    import threading
-
-    leader = cluster.leader()
-    follower = next(sid for sid in cluster.voters if sid != leader)
+    leader, follower = leader_and_a_follower(cluster)
     with kazoo(cluster.peer(leader)) as client:
         client.create("/stream", b"")
         cluster.stop(follower)
@@ -94,8 +96,7 @@ def test_a_follower_that_rejoins_during_a_stream_of_writes_gets_each_one_once(cl
 
 
 def test_a_follower_far_behind_gets_a_snapshot(cluster):
-    leader = cluster.leader()
-    follower = next(sid for sid in cluster.voters if sid != leader)
+    leader, follower = leader_and_a_follower(cluster)
     cluster.stop(follower)
     with kazoo(cluster.peer(leader)) as client:
         client.create("/far", b"")
@@ -111,8 +112,7 @@ def test_a_follower_far_behind_gets_a_snapshot(cluster):
 
 
 def test_a_follower_with_an_empty_disk_gets_a_snapshot_and_keeps_it(cluster):
-    leader = cluster.leader()
-    follower = next(sid for sid in cluster.voters if sid != leader)
+    leader, follower = leader_and_a_follower(cluster)
     cluster.stop(follower)
     shutil.rmtree(os.path.join(cluster.peer(follower).data_dir, "version-2"))
     with kazoo(cluster.peer(leader)) as client:
