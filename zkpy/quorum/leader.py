@@ -46,7 +46,11 @@ leave for the new leader.
 What zkpy does differently, on purpose: no learner sync throttling, no
 observer masters; the SNAP is streamed
 straight from the live tree (fuzzy, like Java's), the txns after its zxid
-follow it as proposals and commits.
+follow it as proposals and commits. Work is done per batch where Java
+does it per packet (the wire is the same): the proposals of one Prep
+batch and the COMMITs of one batch of acks are serialized once and queued
+as one item per learner; a LearnerHandler counts every ACK its reader
+holds under one lock, and our own acks come once per group commit.
 """
 
 from __future__ import annotations
