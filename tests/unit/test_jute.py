@@ -212,3 +212,15 @@ def test_opcodes_are_javas_ints_with_names():
     assert op_name(OpCode.setData) == "setData" and op_name(-11) == "closeSession"
     assert op_name(999) == "999"  # unknown: the number
     assert OpCode.notification not in CLIENT_OPS and {OpCode.multiRead, OpCode.closeSession} <= CLIENT_OPS
+
+
+def test_a_record_nesting_a_record_that_nests_stat_round_trips():
+    # Only a record of plain ints and longs is packed into its parent's
+    # struct; one that nests another record keeps its own codec.
+    from zkpy.jute.record import record
+    inner = record("InnerForTest", [("a", "int"), ("stat", R.Stat)])
+    outer = record("OuterForTest", [("x", "long"), ("inner", inner), ("y", "bool")])
+    value = outer(1, inner(2, R.Stat(*range(11))), True)
+    data = value.to_bytes()
+    assert data == _reference_bytes(value, outer) and len(data) == 8 + 4 + 68 + 1
+    assert outer.from_bytes(data) == value

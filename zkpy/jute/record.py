@@ -125,12 +125,13 @@ def _read_expr(ftype: Any, lines: list[str], indent: str, target: str, depth: in
 
 
 def _fixed_codes(ftype: Any) -> str | None:
-    """The struct codes of a fixed-size field, flattened through nested
-    records; None when its size depends on its value."""
+    """The struct codes of a fixed-size field: a primitive, or a nested
+    record of fixed-size primitives only (one level, as Stat in a reply);
+    None for anything else."""
     if isinstance(ftype, str):
         return _FIXED_CODES.get(ftype)
     if isinstance(ftype, type) and issubclass(ftype, Record):
-        codes = [_fixed_codes(t) for _, t in ftype.FIELDS]
+        codes = [_FIXED_CODES.get(t) if isinstance(t, str) else None for _, t in ftype.FIELDS]
         return None if None in codes or not codes else "".join(codes)
     return None
 
@@ -152,10 +153,7 @@ def _leaves(expr: str, ftype: Any) -> list[str]:
     """The primitive values of a fixed-size field, in wire order."""
     if isinstance(ftype, str):
         return [expr]
-    leaves: list[str] = []
-    for n, t in ftype.FIELDS:
-        leaves.extend(_leaves(f"{expr}.{n}", t))
-    return leaves
+    return [f"{expr}.{n}" for n, _ in ftype.FIELDS]
 
 
 def _run_struct(run: list, env: dict) -> str:
