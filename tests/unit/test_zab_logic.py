@@ -582,3 +582,16 @@ def test_commits_go_out_in_order_after_their_proposals_and_before_a_waiting_sync
     assert [r.cxid for r in committed] == [1, 2, 3]
     assert follower.packets() == [(PROPOSAL, 1), (PROPOSAL, 2), (PROPOSAL, 3),
                                   (COMMIT, 1), (COMMIT, 2), (COMMIT, 3), (SYNC, 0)]
+
+
+def test_a_proposal_the_leader_alone_commits_reaches_a_follower_before_its_commit():
+    # A leader that is a quorum by itself (its follower has no vote) commits
+    # on its own ack, which can come before Prep's batch ends and sends.
+    leader, committed = _bare_leader(maj(1))
+    follower = _Wire()
+    leader._forwarding.append(follower)
+    leader.propose(_txn_request(1))
+    leader.process_acks(1, [z(1, 1)])
+    assert [r.cxid for r in committed] == [1]
+    leader.send_proposals()
+    assert follower.packets() == [(PROPOSAL, 1), (COMMIT, 1)]

@@ -526,6 +526,10 @@ class Leader:
     def _send_commits(self, batch: _CommitBatch) -> None:
         """COMMITs to every follower as one send each; the requests to our
         CommitProcessor as one item."""
+        if self._unsent:
+            # Our own ack can commit before Prep's batch ends, when we alone
+            # are a quorum (a zero-weight follower): a PROPOSAL goes first.
+            self.send_proposals()
         if batch.wires:
             wire = b"".join(batch.wires)
             for handler in self._forwarding:
