@@ -3,8 +3,7 @@
 - RequestThrottler (Java: RequestThrottler + ``globalOutstandingLimit``):
   at most ``limit`` requests are past it and not yet finished; the rest wait
   in its queue, in order, and the connection factory is told to stop
-  reading while more than ``limit`` are outstanding; with room and nothing
-  waiting, a request goes on from the caller's thread.
+  reading while more than ``limit`` are outstanding.
 - SyncRequestProcessor: group commit (one ``commit()`` for everything queued,
   nothing passed on before it), reads keep their place behind pending
   writes, and a snapshot runs on its own thread without holding up writes.
@@ -16,7 +15,6 @@ import threading
 import time
 
 from zkpy.defs import OpCode
-from zkpy.server.cnxn_factory import reply_batch
 from zkpy.server.processors.sync import SyncRequestProcessor
 from zkpy.server.processors.throttler import RequestThrottler
 from zkpy.server.request import Request
@@ -112,36 +110,6 @@ def test_no_limit_passes_everything_at_once():
             zks.submit_request(read(i))
         settle(recorder, 50)
         assert not zks.should_throttle()
-    finally:
-        zks.state = State.SHUTDOWN
-        throttler.shutdown()
-
-
-def test_with_room_a_request_goes_on_from_the_callers_thread_and_waiting_ones_keep_their_place():
-    zks, throttler, recorder = throttled_server(limit=2)
-    passed_on, flushed = [], []
-    recorder.on_request = lambda request: passed_on.append((request.cxid, threading.current_thread().name))
-    recorder.flush = lambda: flushed.append(threading.current_thread().name)
-    me = threading.current_thread().name
-    try:
-        with reply_batch():  # as the selector thread does around each wake-up
-            zks.submit_request(read(0))
-            zks.submit_request(read(1))
-            assert passed_on == [(0, me), (1, me)]  # at once, on this thread
-            assert flushed == []  # a learner's forwards wait for the end of the batch
-        assert flushed == [me]
-        zks.submit_request(read(2))  # the pipeline is full: the throttler's thread waits with it
-        zks.submit_request(read(3))
-        settle(recorder, 2)
-        zks.request_finished(recorder.requests[0])
-        settle(recorder, 3)
-        zks.request_finished(recorder.requests[1])
-        settle(recorder, 4)
-        assert [(cxid, thread == me) for cxid, thread in passed_on] == [(0, True), (1, True), (2, False), (3, False)]
-        for request in recorder.requests[2:]:
-            zks.request_finished(request)
-        zks.submit_request(read(4))  # room again, nothing held: at once, flushed at once outside a batch
-        assert passed_on[-1] == (4, me) and flushed[-1] == me
     finally:
         zks.state = State.SHUTDOWN
         throttler.shutdown()
