@@ -69,3 +69,19 @@ def test_report_renders_ratios_and_target_lines():
     assert "reads ≥ 0.5: 0.50 ✅" in text and "reads ≥ 1: 0.50 ❌" in text
     assert "start-up ≤ 0.5: 0.25 ✅" in text
     assert {row.goal for row in ROWS if row.goal} == set(GOALS)
+
+
+def test_the_in_process_write_path_timings_run():
+    # bench.micro (NOTES.md's in-process figures), in a few hundred operations.
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-m", "bench.micro", "--number", "64", "--repeat", "1"],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    timings = dict(re.findall(r"^(.+?)\s+([\d.]+) µs$", out, re.M))
+    assert {"jute: setData reply written", "Prep of a setData", "Final of a setData (apply, digest, reply)",
+            "Zab: propose + 3 acks + commit", "learner: a buffered PROPOSAL parsed"} <= set(timings), out
+    assert all(float(micros) > 0 for micros in timings.values())
