@@ -346,8 +346,12 @@ HANGING_SUITE = textwrap.dedent(
 def test_no_server_outlives_an_interrupted_or_killed_pytest(tmp_path, signum):
     (tmp_path / "test_hang.py").write_text(HANGING_SUITE)
     pids_file = tmp_path / "pids.json"
+    # Ctrl-C as in a terminal: a test run started in the background (``&``)
+    # inherits SIGINT ignored, and Python then keeps ignoring it.
+    run_pytest = ("import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                  "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_hang.py']))")
     child = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_hang.py"],
+        [sys.executable, "-c", run_pytest],
         cwd=tmp_path, env=dict(os.environ, PIDS_FILE=str(pids_file)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
