@@ -36,7 +36,10 @@ class Ensemble:
     def __init__(self, tmp_path, java_sids: Iterable[int], n: int = 3, *, observers: Iterable[int] = (),
                  jvm_flags: Sequence[str] = (), **extra_conf):
         java_sids, observers = set(java_sids), set(observers)
-        ports = free_ports(2 * n)
+        # Client ports with the others: a quorum port is bound only when its
+        # peer leads, so a client port picked later could take it meanwhile.
+        ports = free_ports(3 * n)
+        client_ports = ports[2 * n:]
         self.sids = list(range(1, n + 1))
         conf = {}
         for i, sid in enumerate(self.sids):
@@ -46,11 +49,12 @@ class Ensemble:
         self.peers: dict[int, object] = {}
         for sid in self.sids:
             own = dict(conf, peerType="observer") if sid in observers else conf
+            port = client_ports[sid - 1]
             if sid in java_sids:
-                self.peers[sid] = JavaZooKeeperServer(own, myid=sid, tick_time=TICK, jvm_flags=jvm_flags,
+                self.peers[sid] = JavaZooKeeperServer(own, port=port, myid=sid, tick_time=TICK, jvm_flags=jvm_flags,
                                                       temp_dir=tmp_path / f"java{sid}")
             else:
-                self.peers[sid] = TestingServer(tick_time=TICK, config=dict(own, standaloneEnabled="false"),
+                self.peers[sid] = TestingServer(port, tick_time=TICK, config=dict(own, standaloneEnabled="false"),
                                                 myid=sid, temp_dir=tmp_path / f"zkpy{sid}", force_sync=False,
                                                 jvm_flags=list(jvm_flags))
 
