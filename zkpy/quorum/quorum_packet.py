@@ -118,8 +118,8 @@ def take_buffered_acks(reader) -> list[int]:
     (``peek``/``read``) holds, taken off it; [] when the next packet is
     something else, is not whole yet, or the stream ended. Waits for data
     only when the reader holds none."""
-    held = reader.peek(_PLAIN_ACK.size)
     size = _PLAIN_ACK.size
+    held = reader.peek(size)
     last = len(held) - size
     offset = 0
     zxids = []
