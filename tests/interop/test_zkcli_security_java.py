@@ -54,15 +54,12 @@ def run(kind: str, connect: str, args: list[str], client_jvmflags: str = "", jvm
         env["JVMFLAGS"] = jvmflags
     proc = subprocess.run([*command, "-server", connect, *args], input=script, capture_output=True, text=True,
                           timeout=90, env=env)
-    out, skip = [], 0
-    for line in proc.stdout.splitlines():
-        if skip:
-            skip -= 1
-        elif line == "WATCHER::":
-            skip = 2
-        elif line and not line.startswith("Connecting to ") and line not in ("Welcome to ZooKeeper!",
-                                                                             "JLine support is disabled"):
-            out.append(line)
+    # The watcher's notice is dropped line by line, wherever it lands: the
+    # event thread prints it while the main thread prints command output, in
+    # no fixed order (in Java as in zkpy).
+    out = [line for line in proc.stdout.splitlines()
+           if line and line != "WATCHER::" and not line.startswith(("WatchedEvent ", "Connecting to "))
+           and line not in ("Welcome to ZooKeeper!", "JLine support is disabled")]
     err = [line for line in proc.stderr.splitlines() if not line.startswith("SLF4J:")]
     return proc.returncode, out, err
 
