@@ -45,13 +45,19 @@ LOG = logging.getLogger("bench.run")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+#: What ``make bench`` writes into the tree.
+_REPORT_FILES = ("RESULTS.md", "RESULTS.png", "results.json", "startup_time.json")
+
+
 def _git_rev() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
                              timeout=10)
         rev = out.stdout.strip() or "?"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        # The reports of an earlier run are not changes to the code measured.
+        own_outputs = [f":(top,exclude)bench/{name}" for name in _REPORT_FILES]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", *own_outputs],
+                               cwd=HERE, capture_output=True, text=True, timeout=10).stdout.strip()
         return rev + ("+uncommitted changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "?"
