@@ -11,11 +11,17 @@ figures in ``bench/NOTES.md`` come from it::
     python -m bench.cpu_split --ensemble --op set --via-leader
     python -m bench.cpu_split --ensemble --op set --via-followers
     python -m bench.cpu_split --op get        # standalone
+
+``--followers-nice N --rounds R`` is a diagnostic for writes via the
+leader: R windows, every other one with the followers' threads at nice N,
+showing how much the followers' CPU slows the leader on a small machine
+(going back to nice 0 needs root, as ``renice`` does).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import threading
 import time
@@ -64,6 +70,12 @@ def measure(servers, pids: dict[str, int], op: str, seconds: float) -> None:
               f"cores {(user + system) / window:.2f}")
 
 
+def set_nice(pid: int, niceness: int) -> None:
+    """Set every thread of ``pid`` to ``niceness`` (Linux: niceness is per thread)."""
+    for thread in psutil.Process(pid).threads():
+        os.setpriority(os.PRIO_PROCESS, thread.id, niceness)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu_split", description=__doc__.splitlines()[0])
     parser.add_argument("--op", choices=loadgen.OPS, default="set")
@@ -71,11 +83,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--via-leader", action="store_true", help="ensemble: every session on the leader")
     parser.add_argument("--via-followers", action="store_true", help="ensemble: sessions on the followers only")
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=1, help="measure this many windows")
+    parser.add_argument("--followers-nice", type=int, default=None, metavar="N",
+                        help="ensemble: every other window with the followers' threads at nice N")
     args = parser.parse_args(argv)
+    if args.followers_nice is not None and not args.ensemble:
+        parser.error("--followers-nice needs --ensemble")
     with tempfile.TemporaryDirectory() as tmp:
         if not args.ensemble:
             with TestingServer(temp_dir=tmp, tick_time=2000, config={"maxClientCnxns": "0"}) as server:
-                measure((("127.0.0.1", server.port),), {"standalone": server.pid}, args.op, args.seconds)
+                for _ in range(args.rounds):
+                    measure((("127.0.0.1", server.port),), {"standalone": server.pid}, args.op, args.seconds)
             return 0
         with TestingCluster(3, temp_dir=tmp, tick_time=2000, force_sync=True, config={"maxClientCnxns": "0"}) as c:
             c.start()
@@ -88,7 +106,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 sids = list(c.sids)
             servers = tuple(("127.0.0.1", c.peer(sid).port) for sid in sids)
             pids = {f"{sid} {'leader' if sid == leader else 'follower'}": c.peer(sid).pid for sid in c.sids}
-            measure(servers, pids, args.op, args.seconds)
+            followers = [c.peer(sid).pid for sid in c.sids if sid != leader]
+            for i in range(args.rounds):
+                if args.followers_nice is not None:
+                    niceness = args.followers_nice if i % 2 else 0
+                    for pid in followers:
+                        set_nice(pid, niceness)
+                    print(f"followers at nice {niceness}:")
+                measure(servers, pids, args.op, args.seconds)
     return 0
 
 

@@ -85,3 +85,21 @@ def test_the_in_process_write_path_timings_run():
     assert {"jute: setData reply written", "Prep of a setData", "Final of a setData (apply, digest, reply)",
             "Zab: propose + 3 acks + commit", "learner: a buffered PROPOSAL parsed"} <= set(timings), out
     assert all(float(micros) > 0 for micros in timings.values())
+
+
+def test_the_cpu_split_probe_runs_with_the_followers_niced():
+    # bench.cpu_split (NOTES.md's per-process figures and its nice diagnostic), two short windows.
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-m", "bench.cpu_split", "--ensemble", "--via-leader", "--op", "set",
+                          "--seconds", "1", "--rounds", "2", "--followers-nice", "5"],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    assert re.findall(r"^followers at nice (\d+):$", out, re.M) == ["0", "5"], out
+    rates = [float(r.replace(",", "")) for r in re.findall(r"^set: ([\d,]+) ops/s", out, re.M)]
+    assert len(rates) == 2 and all(rate > 0 for rate in rates), out
+    roles = re.findall(r"^  \d+ (leader|follower) +user", out, re.M)
+    assert sorted(roles) == ["follower"] * 4 + ["leader"] * 2, out
