@@ -24,6 +24,7 @@ the command with exit code 1; the shell goes on.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import re
 from typing import TYPE_CHECKING, Callable, Optional, TextIO
@@ -429,9 +430,9 @@ def _visit_children(zk: JavaClient, path: str, watch: bool, callback: Callable[[
 
 def _list_subtree_bfs(zk: JavaClient, root: str) -> list[str]:
     """``ZKUtil.listSubTreeBFS``: root first, breadth first, server order."""
-    tree, queue = [root], [root]
+    tree, queue = [root], collections.deque((root,))
     while queue:
-        node = queue.pop(0)
+        node = queue.popleft()
         for child in zk.get_children(node):
             child_path = ("" if node == "/" else node) + "/" + child
             queue.append(child_path)

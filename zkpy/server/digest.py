@@ -29,6 +29,7 @@ import logging
 import struct
 import threading
 import zlib
+from collections.abc import Collection
 
 from ..defs import OpCode
 from ..paths import parent_of
@@ -120,30 +121,29 @@ class DigestTracker:
             return list(self._log)
 
 
-def _touched_paths(tree, txn_type: int, txn, session_id: int) -> set[str]:
-    """Every node whose digest ``txn`` may change."""
-    touched: set[str] = set()
+def _touched_paths(tree, txn_type: int, txn, session_id: int) -> Collection[str]:
+    """Every node whose digest ``txn`` may change, each once."""
     if txn is None:
-        return touched
+        return ()
     if txn_type == OpCode.closeSession:
         paths = set(tree.ephemerals.get(session_id, ()))
         paths.update(getattr(txn, "paths2Delete", None) or ())
-        for path in paths:
-            touched.add(path)
-            touched.add(parent_of(path))
-    elif txn_type == OpCode.multi:
+        return paths | {parent_of(path) for path in paths}
+    if txn_type == OpCode.multi:
         from .txn_codec import decode_txn_record
+        touched: set[str] = set()
         for sub in txn.txns or ():
             try:
                 record = decode_txn_record(sub.type, sub.data)
             except Exception:  # an undecodable op fails the txn anyway
                 continue
-            touched |= _touched_paths(tree, sub.type, record, session_id)
-    else:
-        path = getattr(txn, "path", None)
-        if path:
-            touched.add(path)
-            if path != "/" and txn_type not in _OWN_NODE_ONLY:
-                touched.add(parent_of(path))
-    return touched
-
+            touched.update(_touched_paths(tree, sub.type, record, session_id))
+        return touched
+    # The usual txn: one node, and its parent unless only the node changes
+    # (a tuple: no set to build on every write).
+    path = getattr(txn, "path", None)
+    if not path:
+        return ()
+    if path == "/" or txn_type in _OWN_NODE_ONLY:
+        return (path,)
+    return (path, parent_of(path))

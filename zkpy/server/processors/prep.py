@@ -25,6 +25,7 @@ version is the reconfig's zxid.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
@@ -80,7 +81,7 @@ class OutstandingChanges:
     """Pending change records, in zxid order and by path (Java keeps both)."""
 
     def __init__(self) -> None:
-        self.queue: list[ChangeRecord] = []
+        self.queue: collections.deque[ChangeRecord] = collections.deque()
         self.by_path: dict[str, ChangeRecord] = {}
 
     def add(self, record: ChangeRecord) -> None:
@@ -89,15 +90,11 @@ class OutstandingChanges:
 
     def applied_up_to(self, zxid: int) -> None:
         """Drop the records of every txn with a zxid <= ``zxid``."""
-        queue = self.queue
-        n = 0
-        while n < len(queue) and queue[n].zxid <= zxid:
-            record = queue[n]
-            if self.by_path.get(record.path) is record:
-                del self.by_path[record.path]
-            n += 1
-        if n:
-            del queue[:n]
+        queue, by_path = self.queue, self.by_path
+        while queue and queue[0].zxid <= zxid:
+            record = queue.popleft()
+            if by_path.get(record.path) is record:
+                del by_path[record.path]
 
 
 class Prep:
