@@ -146,8 +146,8 @@ class SyncLimitCheck:
         self.limit_ms = limit_ms
         self._started = False
         self._sent: collections.deque[tuple[int, float]] = collections.deque()  # (zxid, send time ms), in order
-        # The sender adds while the reader removes and the ping checks: a
-        # dict iterated in one thread must not grow in another.
+        # The sender appends while the reader pops and the ping looks at the
+        # head: three threads, one lock (Java: synchronized methods).
         self._lock = threading.Lock()
 
     def start(self) -> None:
