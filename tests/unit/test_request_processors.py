@@ -3,7 +3,13 @@
 - RequestThrottler (Java: RequestThrottler + ``globalOutstandingLimit``):
   at most ``limit`` requests are past it and not yet finished; the rest wait
   in its queue, in order, and the connection factory is told to stop
-  reading while more than ``limit`` are outstanding.
+  reading while more than ``limit`` are outstanding; with room and nothing
+  waiting, a request goes on from the caller's thread.
+- CommitProcessor: on the leader the thread that counted a quorum runs the
+  commit (and the requests queued behind it) when the processor is idle,
+  else the processor's thread does; on learners its thread always does.
+- reply batches: a processor thread's batch of several connections is
+  written by their selector thread, a batch of one by the thread itself.
 - SyncRequestProcessor: group commit (one ``commit()`` for everything queued,
   nothing passed on before it), reads keep their place behind pending
   writes, and a snapshot runs on its own thread without holding up writes.
@@ -15,6 +21,8 @@ import threading
 import time
 
 from zkpy.defs import OpCode
+from zkpy.quorum.commit_processor import CommitProcessor
+from zkpy.server.cnxn_factory import reply_batch
 from zkpy.server.processors.sync import SyncRequestProcessor
 from zkpy.server.processors.throttler import RequestThrottler
 from zkpy.server.request import Request
@@ -110,6 +118,36 @@ def test_no_limit_passes_everything_at_once():
             zks.submit_request(read(i))
         settle(recorder, 50)
         assert not zks.should_throttle()
+    finally:
+        zks.state = State.SHUTDOWN
+        throttler.shutdown()
+
+
+def test_with_room_a_request_goes_on_from_the_callers_thread_and_waiting_ones_keep_their_place():
+    zks, throttler, recorder = throttled_server(limit=2)
+    passed_on, flushed = [], []
+    recorder.on_request = lambda request: passed_on.append((request.cxid, threading.current_thread().name))
+    recorder.flush = lambda: flushed.append(threading.current_thread().name)
+    me = threading.current_thread().name
+    try:
+        with reply_batch():  # as the selector thread does around each wake-up
+            zks.submit_request(read(0))
+            zks.submit_request(read(1))
+            assert passed_on == [(0, me), (1, me)]  # at once, on this thread
+            assert flushed == []  # a learner's forwards wait for the end of the batch
+        assert flushed == [me]
+        zks.submit_request(read(2))  # the pipeline is full: the throttler's thread waits with it
+        zks.submit_request(read(3))
+        settle(recorder, 2)
+        zks.request_finished(recorder.requests[0])
+        settle(recorder, 3)
+        zks.request_finished(recorder.requests[1])
+        settle(recorder, 4)
+        assert [(cxid, thread == me) for cxid, thread in passed_on] == [(0, True), (1, True), (2, False), (3, False)]
+        for request in recorder.requests[2:]:
+            zks.request_finished(request)
+        zks.submit_request(read(4))  # room again, nothing held: at once, flushed at once outside a batch
+        assert passed_on[-1] == (4, me) and flushed[-1] == me
     finally:
         zks.state = State.SHUTDOWN
         throttler.shutdown()
@@ -220,3 +258,134 @@ def test_snapshot_runs_beside_the_writes():
         db.release.set()
         sync.shutdown()
     assert recorder.count() == 40
+
+
+# -- CommitProcessor: who runs the commits ----------------------------------------------------
+
+
+class CommitServer:
+    """The ZooKeeperServer a CommitProcessor sees."""
+
+    server_id = 1
+
+    def __init__(self):
+        self.failed = None
+        self.counted_in = 0
+
+    def count_request_in(self) -> None:
+        self.counted_in += 1
+
+    def on_critical_failure(self, name: str) -> None:
+        self.failed = name
+
+
+def commit_processor(inline: bool):
+    recorder = Recorder()
+    recorder.threads = []
+    recorder.on_request = lambda request: recorder.threads.append(threading.current_thread().name)
+    cp = CommitProcessor(CommitServer(), recorder, match_syncs=False, inline_commits=inline)
+    cp.start()
+    return cp, recorder
+
+
+def test_on_the_leader_the_committing_thread_runs_the_commit_and_what_queued_behind_it():
+    cp, recorder = commit_processor(inline=True)
+    me = threading.current_thread().name
+    try:
+        w1, r2, w3 = write(1), read(2), write(3)
+        for request in (w1, r2, w3):
+            cp.process_request(request)
+        assert recorder.count() == 0  # the read waits behind the write of its session
+        cp.commit_all([w1])
+        cp.run_commits()
+        assert recorder.requests == [w1, r2] and recorder.threads == [me, me]
+        cp.commit_all([w3])
+        cp.run_commits()
+        assert recorder.requests == [w1, r2, w3]
+        # A read with nothing ahead of it goes on at once, on the processor's thread.
+        r4 = read(4)
+        cp.process_request(r4)
+        settle(recorder, 4)
+        assert recorder.threads[-1] == cp.name
+    finally:
+        cp.shutdown()
+    assert not cp._thread.is_alive()
+
+
+def test_a_commit_made_while_the_processor_runs_is_left_to_its_thread():
+    cp, recorder = commit_processor(inline=True)
+    try:
+        w1 = write(1)
+        cp.process_request(w1)
+        cp.commit_all([w1])
+        with cp._lock:  # the processor's thread is busy
+            cp.run_commits()
+            assert recorder.count() == 0
+        settle(recorder, 1)
+        assert recorder.threads == [cp.name]
+    finally:
+        cp.shutdown()
+
+
+def test_a_failure_in_an_inline_commit_is_the_servers_not_the_callers():
+    cp, recorder = commit_processor(inline=True)
+    recorder.on_request = lambda request: 1 / 0
+    try:
+        w1 = write(1)
+        cp.process_request(w1)
+        cp.commit_all([w1])
+        cp.run_commits()  # does not raise into the learner handler that counted the ack
+        assert cp.zks.failed == cp.name
+    finally:
+        cp.shutdown()
+
+
+def test_on_a_learner_every_commit_goes_to_the_processors_thread():
+    cp, recorder = commit_processor(inline=False)
+    try:
+        w1, r2 = write(1), read(2)
+        cp.process_request(w1)
+        cp.process_request(r2)
+        cp.commit(write(1), remote=True)  # the leader's COMMIT of our forwarded write
+        settle(recorder, 2)
+        assert recorder.requests == [w1, r2] and recorder.threads == [cp.name, cp.name]
+        assert cp.zks.counted_in == 0  # our client's request, counted in when it came
+        cp.commit(write(7), remote=True)  # another server's write
+        settle(recorder, 3)
+        assert cp.zks.counted_in == 1
+    finally:
+        cp.shutdown()
+
+
+# -- reply batches: who writes ----------------------------------------------------------------
+
+
+class FakeFactory:
+    def __init__(self):
+        self.flushes: list[list] = []
+
+    def request_flush(self, cnxns: list) -> None:
+        self.flushes.append(list(cnxns))
+
+
+class FakeCnxn:
+    def __init__(self, factory):
+        self.factory = factory
+        self.flushed_by: list[str] = []
+
+    def flush_batched(self) -> None:
+        self.flushed_by.append(threading.current_thread().name)
+
+
+def test_a_processor_threads_batch_of_several_connections_is_written_by_their_selector():
+    from zkpy.server import cnxn_factory
+
+    factory = FakeFactory()
+    a, b, c = FakeCnxn(factory), FakeCnxn(factory), FakeCnxn(factory)
+    with reply_batch():
+        cnxn_factory._current_batch().extend([a, b])
+    assert factory.flushes == [[a, b]] and not a.flushed_by  # one wake-up for both
+    with reply_batch():
+        cnxn_factory._current_batch().append(c)
+    assert c.flushed_by == [threading.current_thread().name]  # one send: no hand-off
+    assert factory.flushes == [[a, b]]

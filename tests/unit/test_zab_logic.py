@@ -533,7 +533,8 @@ def _bare_leader(qv):
     leader.peer = types.SimpleNamespace(verifiers=lambda: [qv])
     committed = []
     leader.zk = types.SimpleNamespace(commit_processor=types.SimpleNamespace(commit=committed.append,
-                                                                         commit_all=committed.extend))
+                                                                         commit_all=committed.extend,
+                                                                         run_commits=lambda: None))
     leader.zab_lock = threading.RLock()
     leader.proposals = ProposalTracker()
     leader.to_be_applied = collections.deque()

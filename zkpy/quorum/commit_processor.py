@@ -20,16 +20,24 @@ The ordering rule (:class:`CommitOrdering`, pure):
   waiting request takes the txn and goes on in its place (it has the
   connection to answer), followed by the reads that queued behind it.
 
-zkpy runs this on one thread fed by one queue of both streams (Java uses a
-pool of workers and two queues): it keeps the commit order and each
-session's order without locks.
+zkpy keeps both streams in one queue, in arrival order (Java uses two
+queues and a pool of workers), and whoever holds the processor's lock
+takes the queue's items off in that order: the commit order and each
+session's order need no more than that. The holder is the processor's own
+thread, woken for each item, except on the leader (``inline_commits``):
+there the thread that counted a quorum's acks runs the commits itself
+when the lock is free, and wakes the processor's thread only when it is
+not. A write waiting for its commit wakes nobody, since the commit's runner
+takes it off first. Handing each commit to the thread cost a wake-up and a
+turn of the GIL between a quorum's ack and the client's reply
+(bench/NOTES.md).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import queue
+import threading
 from typing import Optional
 
 from ..defs import OpCode
@@ -117,32 +125,93 @@ class _Commit:
 
 
 class CommitProcessor(QueuedProcessor):
-    """The thread around :class:`CommitOrdering` (see the module docstring)."""
+    """:class:`CommitOrdering` with its thread and queue (see the module docstring)."""
 
-    def __init__(self, zks, next_processor, match_syncs: bool, name: Optional[str] = None):
+    def __init__(self, zks, next_processor, match_syncs: bool, name: Optional[str] = None,
+                 inline_commits: bool = False):
         super().__init__(name or f"CommitProcessor:{zks.server_id}", zks)
         self.next = next_processor
         self.ordering = CommitOrdering(match_syncs)
+        self.inline_commits = inline_commits
+        # Both streams, in arrival order. Only the holder of _lock takes
+        # items off and runs them (see the module docstring); the queue
+        # inherited from QueuedProcessor only wakes the thread.
+        self._items: collections.deque = collections.deque()
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def process_request(self, request: Request) -> None:
+        self._items.append(request)
+        if not self.inline_commits or not needs_commit(request, self.ordering.match_syncs):
+            self.queue.put(None)
+        # else: it waits for its commit in any case, and whoever runs that
+        # commit takes this request off first.
 
     def commit(self, request: Request, remote: bool = False) -> None:
         """Queue a committed txn; ``remote`` when it came from the leader (a
         request this server never counted in)."""
-        self.queue.put(_Commit([request], remote))
+        self.commit_all([request], remote)
 
-    def commit_all(self, requests: list) -> None:
-        """Queue txns the leader committed together, in commit order."""
-        self.queue.put(_Commit(requests, False))
+    def commit_all(self, requests: list, remote: bool = False) -> None:
+        """Queue txns committed together, in commit order (the caller holds
+        the lock that orders commits). With ``inline_commits``, the caller
+        then calls :meth:`run_commits` once it holds no lock."""
+        self._items.append(_Commit(requests, remote))
+        if not self.inline_commits:
+            self.queue.put(None)
+
+    def run_commits(self) -> None:
+        """Run what is queued on this thread when the CommitProcessor thread
+        is idle, else leave it to that thread. A commit handed to the thread
+        costs a wake-up and a turn of the GIL; on a busy leader that is
+        milliseconds between a quorum's ack and the client's reply."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            except Exception:
+                # As if it had happened on our thread: not the caller's to handle.
+                LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
+                self.zks.on_critical_failure(self.name)
+                return
+            finally:
+                self._lock.release()
+            if not self._items:
+                return
+        self.queue.put(None)
 
     def run(self) -> None:
-        get, get_nowait = self.queue.get, self.queue.get_nowait
+        wake = self.queue.get
+        lock = self._lock
+        while True:
+            wake()
+            with lock:
+                self._drain()
+                if self._stopped:
+                    break
+        LOG.info("CommitProcessor exited loop!")
+
+    def _drain(self) -> None:
+        """Run every queued item, in order (call with ``_lock``), up to the
+        request of death."""
+        if self._stopped:
+            return
+        items = self._items
+        popleft = items.popleft
         ordering = self.ordering
         nxt = self.next
-        item = get()
-        while item is not REQUEST_OF_DEATH:
-            # What is queued now (up to a bound, so replies never wait long)
-            # is one reply batch: one send per connection.
+        while items:
+            # Up to a bound of items is one reply batch: one send per
+            # connection, and replies never wait long.
             with reply_batch():
                 for _ in range(_BATCH):
+                    try:
+                        item = popleft()
+                    except IndexError:
+                        break
+                    if item is REQUEST_OF_DEATH:
+                        self._stopped = True
+                        nxt.flush()
+                        return
                     if isinstance(item, _Commit):
                         for committed in item.requests:
                             ready = ordering.commit(committed)
@@ -153,18 +222,12 @@ class CommitProcessor(QueuedProcessor):
                     else:
                         for request in ordering.submit(item):
                             nxt.process_request(request)
-                    try:
-                        item = get_nowait()
-                    except queue.Empty:
-                        item = None
-                        break
-                    if item is REQUEST_OF_DEATH:
-                        break
                 nxt.flush()
-            if item is None:
-                item = get()
-        LOG.info("CommitProcessor exited loop!")
 
     def shutdown(self) -> None:
-        super().shutdown()
+        self._items.append(REQUEST_OF_DEATH)
+        self.queue.put(None)
+        thread = self._thread
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(10)
         self.next.shutdown()

@@ -499,6 +499,10 @@ class Leader:
                     break
                 self._commit(proposal, ready[i + 1:], batch)
             self._send_commits(batch)
+        if ready:
+            # Applied and answered on this thread, outside the lock, unless
+            # the CommitProcessor's thread is busy already.
+            self.zk.commit_processor.run_commits()
 
     def _commit(self, proposal: Proposal, later, batch: _CommitBatch) -> None:
         """Commit one proposal into ``batch``, which the caller sends as a

@@ -269,7 +269,7 @@ class LeaderZooKeeperServer(QuorumZooKeeperServer):
     def setup_request_processors(self) -> None:
         final = FinalRequestProcessor(self)
         to_be_applied = ToBeAppliedRequestProcessor(self.leader, final)
-        self.commit_processor = CommitProcessor(self, to_be_applied, match_syncs=False)
+        self.commit_processor = CommitProcessor(self, to_be_applied, match_syncs=False, inline_commits=True)
         self.commit_processor.start()
         sync = SyncRequestProcessor(self, AckRequestProcessor(self.leader), snap_count=self.snap_count)
         sync.start()

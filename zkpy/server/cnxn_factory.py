@@ -3,19 +3,22 @@
 Java: ``NIOServerCnxnFactory`` (accept and selector threads) and
 ``NIOServerCnxn``. One thread accepts, reads and writes with ``selectors``;
 thousands of sessions do not mean thousands of threads. Complete frames
-are handed to the ZooKeeperServer on that thread; replies are written by
-whichever thread produces them (usually the processor thread) straight to
-the non-blocking socket, and what does not fit waits in the connection's
+are handed to the ZooKeeperServer on that thread; a reply is written by
+the thread that produces it straight to the non-blocking socket, or by the
+selector thread when a processor thread's batch holds several connections
+(:class:`reply_batch`), and what does not fit waits in the connection's
 queue for the selector, up to ``max_outgoing_bytes``: a client that does
 not read its replies is disconnected there (Java's NIO server queues without
 bound). Real closes happen on the selector thread only.
 
 Replies are batched: inside a ``reply_batch()`` scope (the selector thread
 around each wake-up, the Sync/Commit threads around each group of requests)
-a thread queues what it produces per connection and writes each
-connection's share with one ``send()`` when the scope ends. Java's selector
-thread likewise writes queued replies in bulk; one system call per reply was
-the largest single cost of a busy zkpy server.
+a thread queues what it produces per connection and, when the scope ends,
+each connection's share goes out with one ``send()``: written by the
+thread itself, or by the selector thread when a processor thread's batch
+holds several connections. Java's selector thread likewise writes queued
+replies in bulk; one system call per reply was the largest single cost of
+a busy zkpy server.
 
 The factory outlives a role's server: ``set_zk_server`` hands it a new
 one, and while there is none it still answers four-letter words.
@@ -61,7 +64,8 @@ _RECV_SIZE = 65536
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 #: Per thread: the connections whose replies wait for the end of the
-#: thread's reply batch (``cnxns`` is None outside a batch).
+#: thread's reply batch (``cnxns`` is None outside a batch), and the
+#: processors to flush then; ``on_selector`` is set on selector threads.
 _batch = threading.local()
 _batch.cnxns = None
 
@@ -70,10 +74,28 @@ def _current_batch():
     return getattr(_batch, "cnxns", None)
 
 
+def flush_at_batch_end(processor) -> bool:
+    """Have ``processor.flush()`` called once when this thread's reply
+    batch ends; False outside a batch (the caller flushes now)."""
+    if _current_batch() is None:
+        return False
+    if processor not in _batch.processors:
+        _batch.processors.append(processor)
+    return True
+
+
 class reply_batch:
     """A scope in which this thread's replies are queued per connection and
     written with one ``send()`` per connection when the scope ends. Nested
-    scopes join the outermost one."""
+    scopes join the outermost one. Processors the thread handed requests to
+    (:func:`flush_at_batch_end`) are flushed at the end too.
+
+    On a selector thread, or for a single connection, the scope's thread
+    writes. Otherwise it hands the connections to their selector thread,
+    with one wake-up (as Java's processor threads hand replies to the
+    selector): every ``send()`` lets go of the GIL, and on a busy server
+    a processor thread waited for it again after each one, milliseconds
+    per batch with the apply of the next commits waiting behind it."""
 
     __slots__ = ("_outermost",)
 
@@ -81,11 +103,21 @@ class reply_batch:
         self._outermost = _current_batch() is None
         if self._outermost:
             _batch.cnxns = []
+            _batch.processors = []
 
     def __exit__(self, *exc) -> None:
         if self._outermost:
-            cnxns = _batch.cnxns
-            _batch.cnxns = None
+            cnxns, processors = _batch.cnxns, _batch.processors
+            _batch.cnxns = _batch.processors = None
+            for processor in processors:
+                processor.flush()
+            if len(cnxns) > 1 and not getattr(_batch, "on_selector", False):
+                by_factory: dict = {}
+                for cnxn in cnxns:
+                    by_factory.setdefault(cnxn.factory, []).append(cnxn)
+                for factory, group in by_factory.items():
+                    factory.request_flush(group)
+                return
             for cnxn in cnxns:
                 cnxn.flush_batched()
 
@@ -456,6 +488,11 @@ class NIOServerCnxnFactory:
         self._pending.append(("write", cnxn))
         self._wakeup()
 
+    def request_flush(self, cnxns: list) -> None:
+        """Write these connections' batched replies (see :class:`reply_batch`)."""
+        self._pending.extend(("flush", cnxn) for cnxn in cnxns)
+        self._wakeup()
+
     def request_resume(self, cnxn: NIOServerCnxn) -> None:
         self._pending.append(("resume", cnxn))
         self._wakeup()
@@ -520,6 +557,7 @@ class NIOServerCnxnFactory:
 
     # -- the selector thread ---------------------------------------------------------------------
     def _run(self) -> None:
+        _batch.on_selector = True
         select = self._selector.select
         last_sweep = time.monotonic()
         while self._running:
@@ -579,7 +617,9 @@ class NIOServerCnxnFactory:
                 continue
             if cnxn.closed:
                 continue
-            if action == "write":
+            if action == "flush":
+                cnxn.flush_batched()
+            elif action == "write":
                 self._update_interest(cnxn)
             elif action == "resume":
                 self._update_interest(cnxn)

@@ -350,6 +350,14 @@ class ZooKeeperServer:
             cnxn.requests_submitted += 1
         self.first_processor.process_request(request)
 
+    def enter_if_in_process_below(self, limit: int) -> bool:
+        """Count a request in if fewer than ``limit`` are in the pipeline."""
+        with self._count_lock:
+            if self._in_process >= limit or self._throttler_waiting:
+                return False
+            self._in_process += 1
+            return True
+
     def wait_for_in_process_below(self, limit: int) -> None:
         """Block the throttler while ``limit`` requests are in the pipeline."""
         with self._count_lock:

@@ -7,12 +7,26 @@ in process, the throttler waits for the pipeline to drain, and the
 connection factory stops reading from clients (TCP back-pressure), so memory
 stays bounded under overload. Requests of closed sessions are dropped here,
 as Java's throttler drops stale requests.
+
+What zkpy does differently, on purpose: Java hands every request to the
+throttler's thread. zkpy passes a request on from the caller's thread
+(usually the selector's) when the throttler holds nothing and the pipeline
+has room, and queues it for the thread only when it has to wait. A hand-off
+between threads costs a wake-up and a turn of the GIL, which on a busy
+leader is a millisecond or more of every request's latency
+(bench/NOTES.md). Order holds: while the thread holds a request, every
+later one queues behind it (``_held`` counts them, and a request is counted
+before it is queued and uncounted after it went on). What went on from a
+caller's thread is flushed (a learner's forwards, sent together) when that
+thread's reply batch ends, or at once outside one.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 
+from ..cnxn_factory import flush_at_batch_end
 from ..request import REQUEST_OF_DEATH
 from .base import QueuedProcessor
 
@@ -23,12 +37,31 @@ class RequestThrottler(QueuedProcessor):
     def __init__(self, zks, next_processor):
         super().__init__("RequestThrottler", zks)
         self.next = next_processor
+        # Requests queued for the thread and not yet passed on by it. Only
+        # the slow path changes it (under the lock); the fast path reads it.
+        self._held = 0
+        self._held_lock = threading.Lock()
+
+    def process_request(self, request) -> None:
+        zks = self.zks
+        limit = zks.global_outstanding_limit
+        if not self._held and (limit <= 0 or zks.enter_if_in_process_below(limit)):
+            # Nothing waits in the throttler, and the pipeline has room.
+            nxt = self.next
+            nxt.process_request(request)
+            if not flush_at_batch_end(nxt):
+                nxt.flush()
+            return
+        with self._held_lock:
+            self._held += 1
+        self.queue.put(request)
 
     def run(self) -> None:
         zks = self.zks
         q = self.queue
         get = q.get
         nxt = self.next
+        held_lock = self._held_lock
         while True:
             request = get()
             if request is REQUEST_OF_DEATH:
@@ -37,6 +70,8 @@ class RequestThrottler(QueuedProcessor):
             if limit > 0:
                 zks.wait_for_in_process_below(limit)
             nxt.process_request(request)
+            with held_lock:
+                self._held -= 1
             if q.empty():
                 nxt.flush()  # e.g. a learner's forwards to its leader go out together
         nxt.flush()
