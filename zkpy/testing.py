@@ -1040,7 +1040,14 @@ class TestingCluster:
         if role not in ("participant", "observer"):
             raise ValueError(f"role must be 'participant' or 'observer', not {role!r}")
         sid = max(self._peers) + 1
-        client, quorum, election = find_free_ports(3, self._host)
+        # Not a port of ours that is free only for now: a follower's quorum
+        # port is bound once it leads, and the reconfig would name two
+        # servers at one address.
+        ours = {*self._client_ports.values(), *self._quorum_ports.values(), *self._election_ports.values()}
+        while True:
+            client, quorum, election = find_free_ports(3, self._host)
+            if not ours & {client, quorum, election}:
+                break
         self._client_ports[sid], self._quorum_ports[sid], self._election_ports[sid] = client, quorum, election
         self._roles[sid] = role
         args = self._peer_args
