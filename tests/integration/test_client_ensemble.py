@@ -130,6 +130,9 @@ def test_can_be_read_only_client_reads_from_a_lone_peer_then_moves_to_read_write
             assert zk.get_state() == States.CONNECTED and zk.get_session_id() != ro_session
             assert zk.create("/ro-client/after") == "/ro-client/after"
             assert plain.wait_connected(30)
+            # Another client's write, maybe through another server: ZooKeeper
+            # promises it to this client only after a sync.
+            plain.sync("/ro-client")
             assert sorted(plain.get_children("/ro-client")) == ["after"]
         finally:
             zk.close()

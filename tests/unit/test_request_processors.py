@@ -4,7 +4,8 @@
   at most ``limit`` requests are past it and not yet finished; the rest wait
   in its queue, in order, and the connection factory is told to stop
   reading while more than ``limit`` are outstanding; with room and nothing
-  waiting, a request goes on from the caller's thread.
+  waiting, a request goes on from the caller's thread (not on learners,
+  whose forwards are written on the thread).
 - CommitProcessor: on the leader the thread that counted a quorum runs the
   commit (and the requests queued behind it) when the processor is idle,
   else the processor's thread does; on learners its thread always does.
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Optional
 
 from zkpy.defs import OpCode
 from zkpy.quorum.commit_processor import CommitProcessor
 from zkpy.server.cnxn_factory import reply_batch
+from zkpy.server.processors.base import RequestProcessor
 from zkpy.server.processors.sync import SyncRequestProcessor
 from zkpy.server.processors.throttler import RequestThrottler
 from zkpy.server.request import Request
@@ -68,10 +71,10 @@ def write(cxid: int) -> Request:
 # -- RequestThrottler -------------------------------------------------------------------------
 
 
-def throttled_server(limit: int):
+def throttled_server(limit: int, recorder: Optional[Recorder] = None):
     zks = ZooKeeperServer(None, global_outstanding_limit=limit)
     zks.state = State.RUNNING
-    recorder = Recorder()
+    recorder = recorder or Recorder()
     throttler = RequestThrottler(zks, recorder)
     zks.first_processor = throttler
     throttler.start()
@@ -123,19 +126,22 @@ def test_no_limit_passes_everything_at_once():
         throttler.shutdown()
 
 
+class PlainRecorder(Recorder):
+    """A next processor with nothing to flush, as the leader's and the
+    standalone chains' (a learner's buffers its forwards until flush)."""
+
+    flush = RequestProcessor.flush
+
+
 def test_with_room_a_request_goes_on_from_the_callers_thread_and_waiting_ones_keep_their_place():
-    zks, throttler, recorder = throttled_server(limit=2)
-    passed_on, flushed = [], []
+    zks, throttler, recorder = throttled_server(limit=2, recorder=PlainRecorder())
+    passed_on = []
     recorder.on_request = lambda request: passed_on.append((request.cxid, threading.current_thread().name))
-    recorder.flush = lambda: flushed.append(threading.current_thread().name)
     me = threading.current_thread().name
     try:
-        with reply_batch():  # as the selector thread does around each wake-up
-            zks.submit_request(read(0))
-            zks.submit_request(read(1))
-            assert passed_on == [(0, me), (1, me)]  # at once, on this thread
-            assert flushed == []  # a learner's forwards wait for the end of the batch
-        assert flushed == [me]
+        zks.submit_request(read(0))
+        zks.submit_request(read(1))
+        assert passed_on == [(0, me), (1, me)]  # at once, on this thread
         zks.submit_request(read(2))  # the pipeline is full: the throttler's thread waits with it
         zks.submit_request(read(3))
         settle(recorder, 2)
@@ -146,8 +152,52 @@ def test_with_room_a_request_goes_on_from_the_callers_thread_and_waiting_ones_ke
         assert [(cxid, thread == me) for cxid, thread in passed_on] == [(0, True), (1, True), (2, False), (3, False)]
         for request in recorder.requests[2:]:
             zks.request_finished(request)
-        zks.submit_request(read(4))  # room again, nothing held: at once, flushed at once outside a batch
-        assert passed_on[-1] == (4, me) and flushed[-1] == me
+        zks.submit_request(read(4))  # room again, nothing held: at once
+        assert passed_on[-1] == (4, me)
+    finally:
+        zks.state = State.SHUTDOWN
+        throttler.shutdown()
+
+
+def test_a_request_does_not_overtake_one_the_throttlers_thread_is_still_passing_on():
+    zks, throttler, recorder = throttled_server(limit=2, recorder=PlainRecorder())
+    in_hand_off, go_on = threading.Event(), threading.Event()
+
+    def on_request(request):
+        if request.cxid == 2:  # the thread passes this one on, slowly
+            in_hand_off.set()
+            assert go_on.wait(5)
+
+    recorder.on_request = on_request
+    try:
+        zks.submit_request(read(0))
+        zks.submit_request(read(1))
+        zks.submit_request(read(2))  # full: held by the thread
+        zks.request_finished(recorder.requests[0])  # room: the thread takes 2 on ...
+        assert in_hand_off.wait(5)
+        zks.request_finished(recorder.requests[1])  # ... and there is room for one more
+        zks.submit_request(read(3))  # 2 is not passed on yet: 3 queues behind it
+        time.sleep(0.2)
+        assert [r.cxid for r in recorder.requests] == [0, 1]
+        go_on.set()
+        settle(recorder, 4)
+        assert [r.cxid for r in recorder.requests] == [0, 1, 2, 3]
+    finally:
+        go_on.set()
+        zks.state = State.SHUTDOWN
+        throttler.shutdown()
+
+
+def test_on_a_learner_every_request_takes_the_throttlers_thread():
+    # Its next processor writes the forwards to the leader on flush: a
+    # blocking write that must not happen on the selector thread.
+    zks, throttler, recorder = throttled_server(limit=0)
+    threads = []
+    recorder.on_request = lambda request: threads.append(threading.current_thread().name)
+    try:
+        zks.submit_request(read(0))
+        settle(recorder, 1)
+        assert threads == [throttler.name]
     finally:
         zks.state = State.SHUTDOWN
         throttler.shutdown()
@@ -295,6 +345,8 @@ def test_on_the_leader_the_committing_thread_runs_the_commit_and_what_queued_beh
         w1, r2, w3 = write(1), read(2), write(3)
         for request in (w1, r2, w3):
             cp.process_request(request)
+        # The read woke the processor's thread; it queues the three and is idle again.
+        wait_until(lambda: not cp._items and not cp._lock.locked(), timeout=5, what="the processor idle")
         assert recorder.count() == 0  # the read waits behind the write of its session
         cp.commit_all([w1])
         cp.run_commits()
@@ -323,6 +375,26 @@ def test_a_commit_made_while_the_processor_runs_is_left_to_its_thread():
             assert recorder.count() == 0
         settle(recorder, 1)
         assert recorder.threads == [cp.name]
+    finally:
+        cp.shutdown()
+
+
+def test_an_inline_commit_runs_what_was_queued_when_it_began_and_leaves_the_rest_to_the_thread():
+    cp, recorder = commit_processor(inline=True)
+    me = threading.current_thread().name
+    w1, w2 = write(1), Request(None, 0x200, 1, OpCode.create, b"")
+    w2.hdr = object()
+    # While w1 is applied here, another LearnerHandler commits w2: under
+    # a steady load this would go on for ever on the caller's thread.
+    recorder.on_request = lambda request: (recorder.threads.append(threading.current_thread().name),
+                                           request is w1 and cp.commit_all([w2]))
+    try:
+        cp.process_request(w1)
+        cp.process_request(w2)
+        cp.commit_all([w1])
+        cp.run_commits()
+        settle(recorder, 2)
+        assert recorder.requests == [w1, w2] and recorder.threads == [me, cp.name]
     finally:
         cp.shutdown()
 

@@ -167,7 +167,9 @@ class CommitProcessor(QueuedProcessor):
         milliseconds between a quorum's ack and the client's reply."""
         if self._lock.acquire(blocking=False):
             try:
-                self._drain()
+                # What is queued now, not what keeps coming: the caller (a
+                # LearnerHandler, Sync) has its own work to go back to.
+                self._drain(len(self._items))
             except Exception:
                 # As if it had happened on our thread: not the caller's to handle.
                 LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
@@ -190,20 +192,25 @@ class CommitProcessor(QueuedProcessor):
                     break
         LOG.info("CommitProcessor exited loop!")
 
-    def _drain(self) -> None:
-        """Run every queued item, in order (call with ``_lock``), up to the
-        request of death."""
+    def _drain(self, budget: Optional[int] = None) -> None:
+        """Run queued items, in order (call with ``_lock``): all of them, or
+        ``budget`` at most; never past the request of death."""
         if self._stopped:
             return
         items = self._items
+        if budget is None:
+            budget = -1  # no bound
         popleft = items.popleft
         ordering = self.ordering
         nxt = self.next
-        while items:
+        while items and budget:
             # Up to a bound of items is one reply batch: one send per
             # connection, and replies never wait long.
             with reply_batch():
                 for _ in range(_BATCH):
+                    if not budget:
+                        break
+                    budget -= 1
                     try:
                         item = popleft()
                     except IndexError:

@@ -64,8 +64,8 @@ _RECV_SIZE = 65536
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 #: Per thread: the connections whose replies wait for the end of the
-#: thread's reply batch (``cnxns`` is None outside a batch), and the
-#: processors to flush then; ``on_selector`` is set on selector threads.
+#: thread's reply batch (``cnxns`` is None outside a batch);
+#: ``on_selector`` is set on selector threads.
 _batch = threading.local()
 _batch.cnxns = None
 
@@ -74,21 +74,10 @@ def _current_batch():
     return getattr(_batch, "cnxns", None)
 
 
-def flush_at_batch_end(processor) -> bool:
-    """Have ``processor.flush()`` called once when this thread's reply
-    batch ends; False outside a batch (the caller flushes now)."""
-    if _current_batch() is None:
-        return False
-    if processor not in _batch.processors:
-        _batch.processors.append(processor)
-    return True
-
-
 class reply_batch:
     """A scope in which this thread's replies are queued per connection and
     written with one ``send()`` per connection when the scope ends. Nested
-    scopes join the outermost one. Processors the thread handed requests to
-    (:func:`flush_at_batch_end`) are flushed at the end too.
+    scopes join the outermost one.
 
     On a selector thread, or for a single connection, the scope's thread
     writes. Otherwise it hands the connections to their selector thread,
@@ -103,14 +92,11 @@ class reply_batch:
         self._outermost = _current_batch() is None
         if self._outermost:
             _batch.cnxns = []
-            _batch.processors = []
 
     def __exit__(self, *exc) -> None:
         if self._outermost:
-            cnxns, processors = _batch.cnxns, _batch.processors
-            _batch.cnxns = _batch.processors = None
-            for processor in processors:
-                processor.flush()
+            cnxns = _batch.cnxns
+            _batch.cnxns = None
             if len(cnxns) > 1 and not getattr(_batch, "on_selector", False):
                 by_factory: dict = {}
                 for cnxn in cnxns:

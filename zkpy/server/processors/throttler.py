@@ -16,9 +16,12 @@ between threads costs a wake-up and a turn of the GIL, which on a busy
 leader is a millisecond or more of every request's latency
 (bench/NOTES.md). Order holds: while the thread holds a request, every
 later one queues behind it (``_held`` counts them, and a request is counted
-before it is queued and uncounted after it went on). What went on from a
-caller's thread is flushed (a learner's forwards, sent together) when that
-thread's reply batch ends, or at once outside one.
+before it is queued and uncounted after it went on). Only where the next
+processor has nothing to flush (the leader's, the standalone and the
+read-only chains): a learner's next processor buffers the requests it
+forwards and writes them to the leader on flush, a blocking write that
+must not stall the selector, so on learners every request takes the
+thread, as in Java.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..cnxn_factory import flush_at_batch_end
 from ..request import REQUEST_OF_DEATH
-from .base import QueuedProcessor
+from .base import QueuedProcessor, RequestProcessor
 
 LOG = logging.getLogger(__name__)
 
@@ -41,16 +43,19 @@ class RequestThrottler(QueuedProcessor):
         # the slow path changes it (under the lock); the fast path reads it.
         self._held = 0
         self._held_lock = threading.Lock()
+        self._direct = type(next_processor).flush is RequestProcessor.flush
 
     def process_request(self, request) -> None:
         zks = self.zks
         limit = zks.global_outstanding_limit
-        if not self._held and (limit <= 0 or zks.enter_if_in_process_below(limit)):
+        if self._direct and not self._held and (limit <= 0 or zks.enter_if_in_process_below(limit)):
             # Nothing waits in the throttler, and the pipeline has room.
-            nxt = self.next
-            nxt.process_request(request)
-            if not flush_at_batch_end(nxt):
-                nxt.flush()
+            try:
+                self.next.process_request(request)
+            except Exception:
+                # As if it had happened on our thread: not the caller's to handle.
+                LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
+                zks.on_critical_failure(self.name)
             return
         with self._held_lock:
             self._held += 1
