@@ -379,7 +379,10 @@ def test_a_commit_made_while_the_processor_runs_is_left_to_its_thread():
         cp.shutdown()
 
 
-def test_an_inline_commit_runs_what_was_queued_when_it_began_and_leaves_the_rest_to_the_thread():
+def test_an_inline_commit_runs_what_was_queued_when_it_began_and_leaves_the_rest_to_the_thread(monkeypatch):
+    from zkpy.quorum import commit_processor as module
+
+    monkeypatch.setattr(module, "_INLINE_EXTRA", 0)  # of what arrives meanwhile, none (1,000 in use)
     cp, recorder = commit_processor(inline=True)
     me = threading.current_thread().name
     w1, w2 = write(1), Request(None, 0x200, 1, OpCode.create, b"")
