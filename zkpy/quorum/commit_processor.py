@@ -177,9 +177,7 @@ class CommitProcessor(QueuedProcessor):
                 # back to, such as reading its follower's ACKs.
                 self._drain(len(self._items) + _INLINE_EXTRA)
             except Exception:
-                # As if it had happened on our thread: not the caller's to handle.
-                LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
-                self.zks.on_critical_failure(self.name)
+                self.fail_critically()  # as on our thread: not the caller's to handle
                 return
             finally:
                 self._lock.release()

@@ -54,8 +54,13 @@ class QueuedProcessor(RequestProcessor):
         try:
             self.run()
         except Exception:
-            LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
-            self.zks.on_critical_failure(self.name)
+            self.fail_critically()
+
+    def fail_critically(self) -> None:
+        """An unexpected exception in this processor's work, on its thread
+        or on a caller's it runs on: logged, and the server cannot go on."""
+        LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
+        self.zks.on_critical_failure(self.name)
 
     def run(self) -> None:
         raise NotImplementedError

@@ -53,9 +53,7 @@ class RequestThrottler(QueuedProcessor):
             try:
                 self.next.process_request(request)
             except Exception:
-                # As if it had happened on our thread: not the caller's to handle.
-                LOG.exception("Unexpected exception in %s; the server cannot go on", self.name)
-                zks.on_critical_failure(self.name)
+                self.fail_critically()  # as on our thread: not the caller's to handle
             return
         with self._held_lock:
             self._held += 1
