@@ -45,7 +45,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from zkpy.defs import CreateMode, OpCode
+from zkpy.defs import PING_XID, CreateMode, OpCode
 from zkpy.errors import Code
 from zkpy.jute.archive import InputArchive, OutputArchive
 from zkpy.jute.records import (
@@ -273,7 +273,8 @@ def percentiles(values: Sequence[float]) -> dict:
 class _Conn:
     """One pipelined session inside a worker."""
 
-    __slots__ = ("sock", "buf", "xid", "expect", "sent_at", "pattern", "npattern", "quota", "closing")
+    __slots__ = ("sock", "buf", "xid", "expect", "sent_at", "pattern", "npattern", "quota", "closing",
+                 "last_send")
 
     def __init__(self, host: str, port: int, spec: LoadSpec, g: int, quota: Optional[int]):
         self.sock = socket.create_connection((host, port), timeout=30.0)
@@ -301,6 +302,7 @@ class _Conn:
         self.npattern = len(pattern)
         self.quota = quota
         self.closing = False
+        self.last_send = 0.0
 
     def handshake(self, timeout_ms: int) -> None:
         self.sock.sendall(connect_payload(timeout_ms))
@@ -338,7 +340,15 @@ class _Conn:
         self.xid = xid
         self.sent_at.extend([now] * k)
         self.sock.sendall(b"".join(parts))
+        self.last_send = now
         return k
+
+    def ping(self, now: float) -> None:
+        """Keep the session alive as a real client does: a connection that
+        finished its quota waits for the others, and the server would expire
+        a session that sends nothing for its timeout."""
+        self.sock.sendall(_REQ_PREFIX.pack(8, PING_XID, int(OpCode.ping)))
+        self.last_send = now
 
 
 def _worker(spec: LoadSpec, index: int, results: "multiprocessing.Queue", go: "multiprocessing.Event",
@@ -396,9 +406,18 @@ def _worker_run(spec, index, results, go, t0_value) -> None:
     drain_deadline = None
     outstanding = sum(len(c.sent_at) for c in conns)
     refill = max(1, spec.depth // 4)
+    # A third of the session timeout, as the Java client's ping interval.
+    ping_after = spec.session_timeout_ms / 3000.0
+    ping_check_every = min(1.0, ping_after / 2)
+    next_ping_check = now + ping_check_every
 
     while True:
         now = time.monotonic()
+        if now >= next_ping_check:
+            next_ping_check = now + ping_check_every
+            for conn in conns:
+                if now - conn.last_send >= ping_after:
+                    conn.ping(now)
         if cpu_start is None and now >= t_start:
             cpu_start = _now_cpu()
         if sending and now >= t_end:
@@ -430,7 +449,7 @@ def _worker_run(spec, index, results, go, t0_value) -> None:
                     break
                 _length, xid, _zxid, err = unpack_hdr(buf, pos)
                 pos = end
-                if xid == _NOTIFICATION_XID:
+                if xid == _NOTIFICATION_XID or xid == PING_XID:
                     continue
                 sent = sent_at.popleft()
                 k += 1
