@@ -137,3 +137,23 @@ def test_an_idle_generator_session_pings_and_stays_alive(zk_server, servers):
         assert sum(xid == PING_XID for xid, _err in replies) >= 9
     finally:
         conn.sock.close()
+
+
+def test_the_levers_before_and_after_run():
+    # bench.levers (NOTES.md's lever table), a few dozen operations each.
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-m", "bench.levers", "--number", "64", "--repeat", "1"],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    rows = {name.strip(): (float(without), float(with_))
+            for name, without, with_ in re.findall(r"^(.+?)\s+([\d.]+)\s+([\d.]+)\s+\S+$", out, re.M)}
+    assert len(rows) == 7, out
+    assert all(without > 0 and with_ > 0 for without, with_ in rows.values()), out
+    group = rows["group commit: one fsync per 64 txns vs one per txn"]
+    assert group[1] < group[0], out  # one fsync for 64 txns costs each txn less than its own fsync
+    slots = rows["DataNode with __slots__ vs with a __dict__"]
+    assert slots[1] < slots[0], out
