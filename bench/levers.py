@@ -46,7 +46,7 @@ from zkpy.server.persistence.file_txn_log import FileTxnLog
 from zkpy.server.request import Request
 from zkpy.server.txn_codec import serialize_txn
 
-from .micro import best
+from .micro import best, drain
 
 LOG = logging.getLogger(__name__)
 _REQUEST_HEADER = struct.Struct(">ii")
@@ -157,24 +157,17 @@ def socket_lever(number: int, repeat: int) -> list[tuple[str, float, float, str]
     server_side, client_side = socket.socketpair()
     client_side.setblocking(False)
 
-    def drain():
-        try:
-            while client_side.recv(1 << 20):
-                pass
-        except BlockingIOError:
-            pass
-
     def one_send_each(n):
-        for start in range(0, n, _BATCH):
+        for _ in range(0, n, _BATCH):
             for _ in range(_BATCH):
                 server_side.send(reply)
-            drain()
+            drain(client_side)
 
     def one_send_per_batch(n):
         batch = [reply] * _BATCH
-        for start in range(0, n, _BATCH):
+        for _ in range(0, n, _BATCH):
             server_side.send(b"".join(batch))
-            drain()
+            drain(client_side)
 
     try:
         return [("replies: one send() per batch of 64 vs one each", best(one_send_each, number, repeat),

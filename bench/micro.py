@@ -54,6 +54,15 @@ def best(fn: Callable[[int], None], number: int, repeat: int) -> float:
     return min(times) / number * 1e6
 
 
+def drain(sock: socket.socket) -> None:
+    """Read whatever a non-blocking socket holds (the replies a timing wrote)."""
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except BlockingIOError:
+        pass
+
+
 def jute_timings(number: int, repeat: int) -> dict[str, float]:
     stat = R.Stat(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)
     request = R.RequestHeader(5, OpCode.setData).to_bytes() + R.SetDataRequest("/bench/n-1", b"x" * 100, -1).to_bytes()
@@ -105,13 +114,6 @@ def prep_final_timings(number: int, repeat: int) -> dict[str, float]:
             final.process_request(create)
         payloads = [R.SetDataRequest(f"/n{i}", b"y" * 100, -1).to_bytes() for i in range(8)]
 
-        def drain():
-            try:
-                while client_side.recv(1 << 20):
-                    pass
-            except BlockingIOError:
-                pass
-
         prepared: list[Request] = []
 
         def run_prep(n):
@@ -126,7 +128,7 @@ def prep_final_timings(number: int, repeat: int) -> dict[str, float]:
                 with reply_batch():
                     for r in prepared[start:start + 64]:
                         final.process_request(r)
-                drain()
+                drain(client_side)
 
         prep_times, final_times = [], []
         for _ in range(repeat):
