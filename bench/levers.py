@@ -2,8 +2,8 @@
 
 Stands for no Java class. ``python -m bench.levers`` measures, in one
 process, each lever next to the code it replaced (or that it avoids), on
-the real pieces: a FileTxnLog on a real disk, DataTree nodes, the request
-header parse, the reply path to a socket. What the levers bought end to
+the real pieces where they exist: a FileTxnLog on a real disk, DataTree
+nodes, the server's request-header struct, jute's Stat. What the levers bought end to
 end (a server under bench.loadgen) is in bench/NOTES.md; these figures say
 where it came from.
 
@@ -12,14 +12,15 @@ where it came from.
 - preallocated log files: a txn fsynced into a file grown in 64 MB
   blocks (zookeeper.preAllocSize), against one that grows at every write
   (preAllocSize 0), so each fdatasync must also update the file's size;
-- __slots__ for DataNode: bytes per node (tracemalloc), against the same
-  class with a __dict__;
+- __slots__ for DataNode: bytes per node (tracemalloc; the node and its
+  int fields, so the figure moves a little with ``--number``), against the
+  same class with a __dict__;
 - precompiled structs: a RequestHeader read with one precompiled
   ``struct.Struct``, against the archive reading its fields one by one;
   a Stat written with its record's precompiled struct, against writing
   its 11 fields through the archive;
 - batched socket writes: 64 replies of 100 B as one ``send()``, against
-  one ``send()`` each;
+  one ``send()`` each (a Unix socket pair: the system call, not TCP);
 - no per-request log formatting: ``LOG.debug("... %r", request)`` with
   debug off (the record is never made), against formatting the message
   for every request (an f-string).
@@ -31,7 +32,6 @@ import argparse
 import logging
 import shutil
 import socket
-import struct
 import tempfile
 import time
 import tracemalloc
@@ -45,11 +45,11 @@ from zkpy.server.data_tree import DataNode
 from zkpy.server.persistence.file_txn_log import FileTxnLog
 from zkpy.server.request import Request
 from zkpy.server.txn_codec import serialize_txn
+from zkpy.server.zookeeper_server import _REQUEST_HEADER
 
 from .micro import best, drain
 
 LOG = logging.getLogger(__name__)
-_REQUEST_HEADER = struct.Struct(">ii")
 _BATCH = 64
 
 
@@ -62,17 +62,20 @@ def _txn_log_timings(number: int, repeat: int, pre_alloc_size: int, batch: int) 
     results = []
     for _ in range(repeat):
         log_dir = Path(tempfile.mkdtemp(prefix="zkpy-levers-"))
-        log = FileTxnLog(log_dir, pre_alloc_size=pre_alloc_size)
+        log = None
         try:
+            log = FileTxnLog(log_dir, pre_alloc_size=pre_alloc_size)
             start = time.perf_counter()
             for k, (hdr, payload) in enumerate(payloads, 1):
                 log.append(hdr, payload)
                 if k % batch == 0:
                     log.commit()
-            log.commit()
+            if number % batch:
+                log.commit()
             results.append((time.perf_counter() - start) / number * 1e6)
         finally:
-            log.close()
+            if log is not None:
+                log.close()
             shutil.rmtree(log_dir, ignore_errors=True)
     return sorted(results)[len(results) // 2]  # the median: fsync times scatter
 
@@ -153,6 +156,7 @@ def struct_levers(number: int, repeat: int) -> list[tuple[str, float, float, str
 
 
 def socket_lever(number: int, repeat: int) -> list[tuple[str, float, float, str]]:
+    number = max(_BATCH, number // _BATCH * _BATCH)  # whole batches: µs per reply sent
     reply = bytes(4) + b"r" * 100
     server_side, client_side = socket.socketpair()
     client_side.setblocking(False)

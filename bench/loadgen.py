@@ -274,7 +274,7 @@ class _Conn:
     """One pipelined session inside a worker."""
 
     __slots__ = ("sock", "buf", "xid", "expect", "sent_at", "pattern", "npattern", "quota", "closing",
-                 "last_send")
+                 "last_send", "timeout_ms")
 
     def __init__(self, host: str, port: int, spec: LoadSpec, g: int, quota: Optional[int]):
         self.sock = socket.create_connection((host, port), timeout=30.0)
@@ -303,8 +303,10 @@ class _Conn:
         self.quota = quota
         self.closing = False
         self.last_send = 0.0
+        self.timeout_ms = 0  # the session timeout the server granted
 
-    def handshake(self, timeout_ms: int) -> None:
+    def handshake(self, timeout_ms: int) -> int:
+        """Open the session; returns the timeout the server granted (ms)."""
         self.sock.sendall(connect_payload(timeout_ms))
         while True:
             if len(self.buf) >= 4:
@@ -314,7 +316,8 @@ class _Conn:
                     self.buf = self.buf[4 + length:]
                     if resp.timeOut <= 0:
                         raise LoadError("the server refused the session")
-                    return
+                    self.timeout_ms = resp.timeOut
+                    return resp.timeOut
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise LoadError("the server closed the connection during the handshake")
@@ -344,11 +347,25 @@ class _Conn:
         return k
 
     def ping(self, now: float) -> None:
-        """Keep the session alive as a real client does: a connection that
-        finished its quota waits for the others, and the server would expire
-        a session that sends nothing for its timeout."""
-        self.sock.sendall(_REQ_PREFIX.pack(8, PING_XID, int(OpCode.ping)))
+        try:
+            self.sock.sendall(_REQ_PREFIX.pack(8, PING_XID, int(OpCode.ping)))
+        except OSError as e:
+            raise LoadError(f"the server closed a connection during the run ({e})") from e
         self.last_send = now
+
+
+def ping_idle(conns: Sequence[_Conn], now: float) -> int:
+    """Ping each session that has sent nothing for a third of the timeout
+    the server granted it (the Java client's interval), as a real client
+    keeps its session: a connection that finished its share of a fill waits
+    for the others, and the server expires a session that stays silent for
+    its timeout. Returns how many were pinged."""
+    pinged = 0
+    for conn in conns:
+        if now - conn.last_send >= conn.timeout_ms / 3000.0:
+            conn.ping(now)
+            pinged += 1
+    return pinged
 
 
 def _worker(spec: LoadSpec, index: int, results: "multiprocessing.Queue", go: "multiprocessing.Event",
@@ -406,18 +423,15 @@ def _worker_run(spec, index, results, go, t0_value) -> None:
     drain_deadline = None
     outstanding = sum(len(c.sent_at) for c in conns)
     refill = max(1, spec.depth // 4)
-    # A third of the session timeout, as the Java client's ping interval.
-    ping_after = spec.session_timeout_ms / 3000.0
-    ping_check_every = min(1.0, ping_after / 2)
+    # Checked often enough that no session stays silent past half its timeout.
+    ping_check_every = min(1.0, min(c.timeout_ms for c in conns) / 6000.0)
     next_ping_check = now + ping_check_every
 
     while True:
         now = time.monotonic()
         if now >= next_ping_check:
             next_ping_check = now + ping_check_every
-            for conn in conns:
-                if now - conn.last_send >= ping_after:
-                    conn.ping(now)
+            ping_idle(conns, now)
         if cpu_start is None and now >= t_start:
             cpu_start = _now_cpu()
         if sending and now >= t_end:
