@@ -32,7 +32,7 @@ if AVAILABLE and not os.path.isfile(JAVA_ZKCLI):
     AVAILABLE, REASON = False, f"Java's zkCli is missing ({JAVA_ZKCLI})"
 pytestmark = [pytest.mark.interop, pytest.mark.skipif(not AVAILABLE, reason=REASON)]
 
-_WATCHER = re.compile(r"\nWATCHER::\n\nWatchedEvent state:(\w+) type:(\w+) path:(\S+)\n")
+_EVENT = re.compile(r"WatchedEvent state:(\w+) type:(\w+) path:(\S+)")
 _DROP = ("Welcome to ZooKeeper!", "JLine support is disabled")
 
 
@@ -72,10 +72,31 @@ def diff(java: str, zkpy: str) -> str:
     return "".join(difflib.unified_diff(java.splitlines(True), zkpy.splitlines(True), "java", "zkpy"))
 
 
+def split_watch_notices(stdout: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """Take the watcher's notices out of a shell's stdout; return the rest and the events.
+
+    Each notice line (``WATCHER::``, ``WatchedEvent ...``) is printed with a
+    blank line before it, by the event thread, while the main thread prints
+    results: Java's lines of the two can interleave (a result between
+    ``WATCHER::`` and its event), so each notice goes with its own blank line.
+    """
+    kept: list[str] = []
+    events = []
+    for line in stdout.split("\n"):
+        event = _EVENT.fullmatch(line)
+        if line == "WATCHER::" or event:
+            if kept and kept[-1] == "":
+                kept.pop()
+            if event and event.group(2) != "None":
+                events.append(event.groups())
+            continue
+        kept.append(line)
+    return "\n".join(kept), events
+
+
 def results(proc: subprocess.CompletedProcess, base: int):
-    events = [m for m in _WATCHER.findall(proc.stdout) if m[1] != "None"]
-    return (normalize(_WATCHER.sub("", proc.stdout), base), normalize(proc.stderr, base), proc.returncode,
-            events)
+    stdout, events = split_watch_notices(proc.stdout)
+    return normalize(stdout, base), normalize(proc.stderr, base), proc.returncode, events
 
 
 @pytest.fixture(scope="module")
