@@ -22,6 +22,7 @@ from __future__ import annotations
 import socket
 import struct
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from kazoo.client import KazooClient, KazooState
@@ -194,6 +195,14 @@ def handshakes(draw) -> bytes:
         payload = draw(_mutated(bytes(out.buf)))
     length = draw(st.one_of(st.just(len(payload)), st.just(len(payload)), INT))
     return _INT.pack(length) + payload
+
+
+# The control session's kazoo thread calls random.randint at every turn of its
+# loop, while Hypothesis, in the main thread, checks that the global random
+# state stays still as it draws an example; so Hypothesis takes kazoo's calls
+# for the strategies' own.
+KAZOO_USES_RANDOM = pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning")
 
 
 def fuzz_settings(examples: int) -> settings:

@@ -27,7 +27,7 @@ from zkpy.testing import TestingServer, wait_until
 
 from tests.integration.wire import ConnectionClosed, WireClient
 
-from .client_fuzz import FuzzTarget, fuzz_settings, handshakes, request_frames
+from .client_fuzz import KAZOO_USES_RANDOM, FuzzTarget, fuzz_settings, handshakes, request_frames
 from .workloads import kazoo_client
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
@@ -44,6 +44,7 @@ def fuzz_target(tmp_path_factory):
             target.close()
 
 
+@KAZOO_USES_RANDOM
 def test_fuzzed_handshakes(fuzz_target):
     fuzz_target.reset_counts()
 
@@ -57,6 +58,7 @@ def test_fuzzed_handshakes(fuzz_target):
     print(f"handshake fuzz: {fuzz_target.examples} connections")
 
 
+@KAZOO_USES_RANDOM
 def test_fuzzed_requests(fuzz_target):
     fuzz_target.reset_counts()
 

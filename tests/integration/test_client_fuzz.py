@@ -14,7 +14,7 @@ from hypothesis import given
 
 from zkpy.testing import TestingServer
 
-from tests.fault.client_fuzz import FuzzTarget, fuzz_settings, handshakes, request_frames
+from tests.fault.client_fuzz import KAZOO_USES_RANDOM, FuzzTarget, fuzz_settings, handshakes, request_frames
 
 from .servers import zkpy_only
 
@@ -31,6 +31,7 @@ def fuzz_target(tmp_path_factory):
 
 
 @zkpy_only
+@KAZOO_USES_RANDOM
 def test_fuzzed_handshakes_and_requests(fuzz_target):
     @fuzz_settings(250)
     @given(handshakes())
