@@ -161,12 +161,34 @@ def expire_session(host: str, port: int, session_id: object, password: Optional[
     ``(session_id, password)`` tuple, with ``password`` left out.
 
     Returns True once the session is closed (the closeSession reply has
-    arrived, so its ephemerals are gone); False if the server answered that
-    the session had already expired or the password was wrong. Raises
+    arrived, so its ephemerals are gone; or, if the client reconnected
+    to the same server meanwhile and the server dropped this older
+    connection before the reply, a new connection finds the session gone);
+    False if the server answered that the session had already expired or
+    the password was wrong. Raises
     OSError/ConnectionError when the server cannot be reached.
     ``ssl_context``: the port is a ``secureClientPort``.
     """
     sid, passwd = _session_credentials(session_id, password)
+    try:
+        return _close_session(host, port, sid, passwd, timeout, ssl_context)
+    except _CloseInFlight:
+        # The connection went after our closeSession was sent: the client
+        # itself reconnected to this server, which closes a session's older
+        # connection as Java's does, maybe before our reply was written. The
+        # session was alive when we began, so if it is unknown now our
+        # request closed it; if it still lives, this closes it.
+        _close_session(host, port, sid, passwd, timeout, ssl_context)
+        return True
+
+
+class _CloseInFlight(ConnectionError):
+    """The connection was lost after a closeSession was sent, before its reply."""
+
+
+def _close_session(host: str, port: int, sid: int, passwd: bytes, timeout: float,
+                   ssl_context: Optional[ssl.SSLContext]) -> bool:
+    """One connection to session ``sid`` and its closeSession (see :func:`expire_session`)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     if ssl_context is not None:
         try:
@@ -186,12 +208,15 @@ def expire_session(host: str, port: int, session_id: object, password: Optional[
         out = OutputArchive()
         RequestHeader(1, int(OpCode.closeSession)).serialize(out)
         _send_frame(sock, bytes(out.buf))
-        while True:
-            header = ReplyHeader.deserialize(InputArchive(_read_frame(sock)))
-            if header.xid == 1:  # notifications (xid -1) may arrive first
-                if header.err != 0:
-                    raise TestingServerError(f"closeSession of 0x{sid:x} failed with error {header.err}")
-                return True
+        try:
+            while True:
+                header = ReplyHeader.deserialize(InputArchive(_read_frame(sock)))
+                if header.xid == 1:  # notifications (xid -1) may arrive first
+                    if header.err != 0:
+                        raise TestingServerError(f"closeSession of 0x{sid:x} failed with error {header.err}")
+                    return True
+        except ConnectionError as e:
+            raise _CloseInFlight(f"the connection of session 0x{sid:x} closed before closeSession's reply: {e}") from e
 
 
 def _make_preexec_fn(main_thread_only: bool = False) -> Optional[Callable[[], None]]:
@@ -1172,6 +1197,8 @@ class TestingCluster:
         """Expire a client's session (see :func:`expire_session`) through the
         first running, unpaused peer that accepts the connection: sessions
         belong to the ensemble, so any serving peer can close one."""
+        # Read a client's credentials once: it may be reconnecting by the next peer.
+        session_id, password = _session_credentials(session_id, password)
         errors = []
         for sid in self.sids:
             peer = self._peers[sid]

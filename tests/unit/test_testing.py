@@ -1,7 +1,9 @@
-"""zkpy.testing: TestingServer's lifecycle and the four-letter-word client.
+"""zkpy.testing: TestingServer's lifecycle, the four-letter-word client and
+expire_session's handling of a lost reply.
 
 The real server is not needed: a tiny fake that answers ``ruok`` and
-``srvr`` stands in for ``python -m zkpy``.
+``srvr`` stands in for ``python -m zkpy``, and a scripted one answers the
+session connections (the race it plays cannot be forced on a real server).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ import time
 
 import pytest
 
+from zkpy.defs import OpCode
+from zkpy.jute.archive import InputArchive, OutputArchive
+from zkpy.jute.records import ConnectRequest, ConnectResponse, ReplyHeader, RequestHeader
 from zkpy.server.config import ServerConfig
-from zkpy.testing import TestingServer, TestingServerError, find_free_port, four_letter_word
+from zkpy.testing import TestingServer, TestingServerError, expire_session, find_free_port, four_letter_word
 
 FAKE_SERVER = textwrap.dedent(
     """
@@ -300,3 +305,64 @@ def test_interop_tests_skip_with_the_reason_when_java_zookeeper_is_missing(tmp_p
     assert "Java ZooKeeper is not installed" in reason and "apt-get install zookeeper" in reason
     with pytest.raises(pytest.skip.Exception, match="apt-get install zookeeper"):
         testing_java.skip_unless_available()
+
+
+def _serve_session_script(listener: socket.socket, script, seen: list) -> None:
+    """Per connection: a ConnectResponse with the script's timeOut, then (if
+    it is > 0) read closeSession and answer it, or hang up when told not to."""
+    def read_frame(conn):
+        data = b""
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise ConnectionError("the helper hung up")
+            data += chunk
+        return data[4:]
+
+    def send_record(conn, record):
+        out = OutputArchive()
+        record.serialize(out)
+        conn.sendall(len(out.buf).to_bytes(4, "big") + bytes(out.buf))
+
+    for time_out, answer_close in script:
+        conn, _ = listener.accept()
+        with conn:
+            request = ConnectRequest.deserialize(InputArchive(read_frame(conn)))
+            send_record(conn, ConnectResponse(0, time_out, request.sessionId if time_out > 0 else 0, b"\0" * 16))
+            if time_out <= 0:
+                seen.append((request.sessionId, None))
+                continue
+            header = RequestHeader.deserialize(InputArchive(read_frame(conn)))
+            seen.append((request.sessionId, header.type))
+            if answer_close:
+                send_record(conn, ReplyHeader(header.xid, 0x100000005, 0))
+
+
+@pytest.mark.parametrize("second_time_out, answer_close, connections", [
+    (0, None, 2),         # the session is gone when the helper asks again: its close did it
+    (30000, True, 2),     # the session still lives: the second close does it
+])
+def test_expire_session_when_the_reply_to_its_close_is_lost(second_time_out, answer_close, connections):
+    """The session's client reconnects to the same server while the helper's
+    closeSession is in flight, and the server closes the helper's older
+    connection before the reply: the helper asks again and reports the
+    session closed."""
+    script = [(30000, False), (second_time_out, answer_close)]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        seen: list = []
+        server = threading.Thread(target=_serve_session_script, args=(listener, script, seen), daemon=True)
+        server.start()
+        assert expire_session("127.0.0.1", listener.getsockname()[1], 0x1234, b"p" * 16, timeout=5.0) is True
+        server.join(5)
+    assert seen[0] == (0x1234, int(OpCode.closeSession))
+    assert len(seen) == connections
+
+
+def test_expire_session_of_an_expired_session_is_false():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        seen: list = []
+        server = threading.Thread(target=_serve_session_script, args=(listener, [(0, None)], seen), daemon=True)
+        server.start()
+        assert expire_session("127.0.0.1", listener.getsockname()[1], 0x1234, b"p" * 16, timeout=5.0) is False
+        server.join(5)
+    assert seen == [(0x1234, None)]
