@@ -111,13 +111,21 @@ def test_tls_and_sasl_through_bin_zkcli_sh(server, files):
     assert (rc, out, err) == (0, ["Auth scheme: User", "ip: 127.0.0.1", CLIENT_ID, "sasl: bob"], "")
 
 
+#: A one-shot command checks the session before it runs (Java's processZKCmd:
+#: "Not connected" unless the state is alive). Sent while the SASL exchange is
+#: still going, it fails with AuthFailed; on a loaded machine the exchange can
+#: fail before the shell's main thread gets there, and then the command finds
+#: the state AUTH_FAILED, in Java as in zkpy.
+AUTH_FAILED_FIRST = (0, ["Not connected"], "")
+
+
 def test_a_wrong_password_is_auth_failed(server, files):
     env = {"CLIENT_JVMFLAGS": f"-Djava.security.auth.login.config={files['wrong']}"}
     rc, out, err = zkcli(server.connect_string, "ls", "/", env=env)
-    assert (rc, out, err) == (1, [], "KeeperErrorCode = AuthFailed for /\n")
+    assert (rc, out, err) in ((1, [], "KeeperErrorCode = AuthFailed for /\n"), AUTH_FAILED_FIRST)
     # Java's whoAmI ignores the reply's error: just the heading, exit code 0.
     rc, out, err = zkcli(server.connect_string, "whoami", env=env)
-    assert (rc, out, err) == (0, ["Auth scheme: User"], "")
+    assert (rc, out, err) in ((0, ["Auth scheme: User"], ""), AUTH_FAILED_FIRST)
 
 
 def test_a_server_certificate_from_another_ca_is_connection_loss(server, files):
