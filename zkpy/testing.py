@@ -165,8 +165,8 @@ def expire_session(host: str, port: int, session_id: object, password: Optional[
     to the same server meanwhile and the server dropped this older
     connection before the reply, a new connection finds the session gone);
     False if the server answered that the session had already expired or
-    the password was wrong. Raises
-    OSError/ConnectionError when the server cannot be reached.
+    the password was wrong. Raises OSError/ConnectionError when the server
+    cannot be reached.
     ``ssl_context``: the port is a ``secureClientPort``.
     """
     sid, passwd = _session_credentials(session_id, password)
